@@ -1,0 +1,1 @@
+"""promlab: a hands-on Prometheus monitoring workbook."""

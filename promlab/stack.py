@@ -1,0 +1,561 @@
+"""Start, inspect and stop the whole lab: the monitored system and its monitoring.
+
+`Stack().up()` starts every service and waits until Prometheus scrapes each one;
+`targets()` shows what it scrapes and how that went; `down()` leaves nothing running.
+"""
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import requests
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+from tqdm.auto import tqdm
+
+from promlab import binaries, ports, postgres, probes, render
+from promlab.errors import ServiceNotReadyError, StackError
+from promlab.paths import CONFIGS, ROOT, SECRETS, home
+from promlab.processes import DEAD_STATES, Program, Supervisor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORTS: dict[str, int] = {
+    "web": 8080,
+    "api": 8081,
+    "inbox": 8082,
+    "postgres": 5433,
+    "postgres_exporter": 9187,
+    "node_exporter": 9100,
+    "prometheus": 9090,
+    "alertmanager": 9093,
+}
+# Prometheus job name of each scraped service.
+JOBS: dict[str, str] = {
+    "web": "web",
+    "api": "api",
+    "inbox": "inbox",
+    "postgres_exporter": "postgres",
+    "node_exporter": "node",
+    "prometheus": "prometheus",
+    "alertmanager": "alertmanager",
+}
+# Start waves: a wave starts once the one before it is ready.
+WAVES: tuple[tuple[str, ...], ...] = (
+    ("postgres", "prometheus", "alertmanager", "node_exporter", "inbox"),
+    ("api", "postgres_exporter", "web"),
+)
+SERVICES: tuple[str, ...] = tuple(s for wave in WAVES for s in wave)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service of a running stack: its name, port and Prometheus job."""
+
+    name: str
+    port: int
+    job: str | None
+
+    @property
+    def address(self) -> str:
+        """Return "127.0.0.1:port"."""
+        return f"{ports.HOST}:{self.port}"
+
+
+class Stack:
+    """The lab's services, run as local processes under one run directory.
+
+    Args:
+        name: the run directory's name under `PROMLAB_HOME` (default `.run/`).
+        ports: None for the defaults (each overridable with `PROMLAB_PORT_<SERVICE>`),
+            "auto" for free ports, or a dict overriding some services' ports.
+            `PROMLAB_PORTS=auto` makes "auto" the default.
+        run_dir: an explicit run directory (wins over `name`).
+        rules_dir: the rule files Prometheus loads (configs/prometheus/rules).
+        alertmanager_config: the Alertmanager file to render (configs/alertmanager/...).
+        deadline: seconds each service gets to become ready.
+    """
+
+    def __init__(
+        self,
+        name: str = "default",
+        ports: str | dict[str, int] | None = None,
+        run_dir: str | Path | None = None,
+        rules_dir: str | Path | None = None,
+        alertmanager_config: str | Path | None = None,
+        deadline: float = 60,
+    ) -> None:
+        self.run_dir = Path(run_dir).resolve() if run_dir else home() / name
+        self.requested_ports = ports if ports is not None else os.environ.get("PROMLAB_PORTS")
+        self.rules_dir = Path(rules_dir or CONFIGS / "prometheus" / "rules").resolve()
+        self.alertmanager_source = Path(
+            alertmanager_config or CONFIGS / "alertmanager" / "alertmanager.yml"
+        ).resolve()
+        self.deadline = deadline
+        self.supervisor = Supervisor(self.run_dir)
+        self.ports: dict[str, int] = self._saved_ports() or self._wanted_ports()
+
+    def __enter__(self) -> "Stack":
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def __repr__(self) -> str:
+        return f"Stack(run_dir={str(self.run_dir)!r}, running={self.is_running()})"
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def up(self, progress: bool = False, wait_targets: bool = True) -> "Stack":
+        """Start every service, wait until each is ready, and return the stack.
+
+        A stack that already runs with the wanted ports is reused; one started with
+        other ports is stopped and started again. On any failure everything this
+        call started is stopped again before the error is raised.
+
+        Args:
+            progress: show a progress bar (a widget in Jupyter).
+            wait_targets: also wait until Prometheus has scraped every target as up.
+
+        Raises:
+            BinaryNotFoundError, PortInUseError, ServiceNotReadyError, StackError.
+        """
+        started = time.monotonic()
+        self.supervisor.reap()
+        steps = len(SERVICES) + (1 if wait_targets else 0)
+        with _progress(progress, steps) as bar:
+            try:
+                if self.supervisor.is_running() and self._reusable():
+                    log.info("stack in %s already runs; checking its services", self.run_dir)
+                else:
+                    self._prepare()
+                self._start_waves(bar)
+                if wait_targets:
+                    bar.set_description("prometheus: waiting for every target to be up")
+                    self.wait_targets_up()
+                    bar.update(1)
+            except BaseException:
+                log.warning("start failed; stopping what was started")
+                self.down()
+                raise
+        log.info("stack up in %.1f s (%s)", time.monotonic() - started, self.run_dir)
+        return self
+
+    def down(self, purge: bool = False) -> None:
+        """Stop every service and leave no process behind; safe to call twice.
+
+        Args:
+            purge: also delete the run directory (metrics, database, logs).
+        """
+        steps: list[tuple[str, Callable[[], Any]]] = [
+            ("stopping supervised services", self.supervisor.shutdown),
+            ("reaping leftover processes", self.supervisor.reap),
+        ]
+        if purge:
+            steps += [
+                ("removing the database", lambda: postgres.remove_data(self.run_dir)),
+                ("removing the run directory", lambda: shutil.rmtree(self.run_dir, True)),
+            ]
+        for what, step in steps:
+            # One failed step must not keep the others from cleaning up.
+            try:
+                step()
+            except Exception as error:
+                log.warning("%s failed: %s", what, error)
+        log.info("stack in %s is down", self.run_dir)
+
+    def restart(self, name: str) -> None:
+        """Restart one service and wait until it is ready again."""
+        self._check_name(name)
+        self.supervisor.stop(name)
+        self.supervisor.start(name)
+        self._wait_ready(name)
+
+    def stop_service(self, name: str) -> None:
+        """Stop one service (to see an alert fire); `start_service` brings it back."""
+        self._check_name(name)
+        self.supervisor.stop(name)
+
+    def start_service(self, name: str) -> None:
+        """Start one stopped service and wait until it is ready."""
+        self._check_name(name)
+        self.supervisor.start(name)
+        self._wait_ready(name)
+
+    def reload(self) -> None:
+        """Make Prometheus and Alertmanager re-read their configuration and rules.
+
+        Raises:
+            StackError: a reload was refused; the message carries the server's answer.
+        """
+        self._write_configs()
+        for name in ("prometheus", "alertmanager"):
+            answer = requests.post(f"{self.url(name)}/-/reload", timeout=30)
+            if answer.status_code != 200:
+                raise StackError(
+                    f"{name} refused to reload (HTTP {answer.status_code}): "
+                    f"{answer.text.strip()[:800]}; it keeps running its previous "
+                    f"configuration. Details: logs('{name}')"
+                )
+        log.info("prometheus and alertmanager reloaded")
+
+    # -- inspection ------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        """Tell whether this stack's supervisor runs (services may still be stopped)."""
+        return self.supervisor.is_running()
+
+    def services(self) -> list[Service]:
+        """List the stack's services with their ports and Prometheus jobs."""
+        return [Service(n, self.ports[n], JOBS.get(n)) for n in SERVICES]
+
+    def url(self, name: str) -> str:
+        """Return the base URL of an HTTP service, e.g. url("prometheus").
+
+        For "postgres" this is the application's libpq URL (see `dsn`).
+        """
+        self._check_name(name)
+        if name == "postgres":
+            return self.dsn("app")
+        return f"http://{ports.HOST}:{self.ports[name]}"
+
+    def dsn(self, role: str = "app") -> str:
+        """Return a libpq URL for a database role: "app", "monitor" or "superuser"."""
+        if role not in postgres.ROLES:
+            raise ValueError(f"unknown role {role!r}; use one of {sorted(postgres.ROLES)}")
+        pw = postgres.passwords(self.run_dir)
+        return postgres.dsn(role, pw[role], self.ports["postgres"])
+
+    def status(self) -> pd.DataFrame:
+        """Return one row per service: state, pid, address, uptime."""
+        states = self.supervisor.states()
+        rows = []
+        for svc in self.services():
+            info = states.get(svc.name, {})
+            rows.append(
+                {
+                    "service": svc.name,
+                    "state": info.get("statename", "STOPPED"),
+                    "pid": info.get("pid") or None,
+                    "address": svc.address,
+                    "uptime": info.get("description", "") if info.get("pid") else "",
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def targets(self) -> pd.DataFrame:
+        """Return Prometheus's scrape targets: job, address, health, last error."""
+        answer = requests.get(f"{self.url('prometheus')}/api/v1/targets", timeout=10)
+        answer.raise_for_status()
+        rows = [
+            {
+                "job": t["labels"].get("job", ""),
+                "address": t["labels"].get("instance", t.get("scrapeUrl", "")),
+                "health": t["health"],
+                "last_error": t.get("lastError", ""),
+                "last_scrape_s": round(t.get("lastScrapeDuration", 0.0), 4),
+            }
+            for t in answer.json()["data"]["activeTargets"]
+        ]
+        frame = pd.DataFrame(
+            rows, columns=["job", "address", "health", "last_error", "last_scrape_s"]
+        )
+        return frame.sort_values("job", ignore_index=True)
+
+    def wait_targets_up(self, timeout: float | None = None) -> pd.DataFrame:
+        """Wait until Prometheus scrapes every job as up; return the targets table.
+
+        Raises:
+            ServiceNotReadyError: some target was still down at the deadline.
+        """
+        timeout = timeout or self.deadline
+        expected = set(JOBS.values())
+        last = pd.DataFrame()
+
+        def check() -> None:
+            nonlocal last
+            last = self.targets()
+            up = set(last.loc[last["health"] == "up", "job"])
+            if not expected <= up:
+                raise probes.NotReadyYet(", ".join(sorted(expected - up)))
+
+        try:
+            Retrying(
+                stop=stop_after_delay(timeout),
+                wait=wait_fixed(0.25),
+                retry=retry_if_exception_type((probes.NotReadyYet, requests.RequestException)),
+            )(check)
+        except RetryError:
+            down = last[last["health"] != "up"] if not last.empty else last
+            raise ServiceNotReadyError(
+                f"Prometheus did not see every target up within {timeout:.0f} s:\n"
+                f"{down.to_string(index=False) if not down.empty else 'no targets yet'}\n"
+                "Check the failing service with status() and logs(name).",
+                "prometheus",
+            ) from None
+        return last
+
+    def logs(self, name: str, lines: int = 40) -> str:
+        """Return the last `lines` lines a service wrote (stdout and stderr)."""
+        if name != "supervisord":
+            self._check_name(name)
+        path = self.supervisor.log_path(name)
+        if not path.exists():
+            return ""
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 64_000))
+            text = handle.read().decode("utf-8", "replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    # -- internals -------------------------------------------------------------
+
+    def _check_name(self, name: str) -> None:
+        if name not in DEFAULT_PORTS:
+            raise ValueError(f"unknown service {name!r}; services are {', '.join(SERVICES)}")
+
+    def _state_file(self) -> Path:
+        return self.run_dir / "stack.json"
+
+    def _saved_ports(self) -> dict[str, int] | None:
+        try:
+            saved = json.loads(self._state_file().read_text())["ports"]
+        except (OSError, ValueError, KeyError):
+            return None
+        if not self.supervisor.is_running():
+            return None
+        return saved
+
+    def _wanted_ports(self) -> dict[str, int]:
+        wanted = dict(DEFAULT_PORTS)
+        for svc in wanted:
+            env = os.environ.get(f"PROMLAB_PORT_{svc.upper()}")
+            if env:
+                wanted[svc] = int(env)
+        if self.requested_ports == "auto":
+            taken: set[int] = set()
+            for svc in wanted:
+                port = ports.free_port()
+                while port in taken:
+                    port = ports.free_port()
+                wanted[svc] = port
+                taken.add(port)
+        elif isinstance(self.requested_ports, dict):
+            unknown = set(self.requested_ports) - set(DEFAULT_PORTS)
+            if unknown:
+                raise ValueError(f"unknown services in ports: {sorted(unknown)}")
+            wanted.update(self.requested_ports)
+        elif self.requested_ports not in (None, ""):
+            raise ValueError(f"ports must be None, 'auto' or a dict, not {self.requested_ports!r}")
+        return wanted
+
+    def _reusable(self) -> bool:
+        saved = self._saved_ports()
+        if saved is None:
+            return False
+        if self.requested_ports == "auto" or saved == self._wanted_ports():
+            self.ports = saved
+            return True
+        log.info("stack runs with other ports; restarting it")
+        return False
+
+    def _prepare(self) -> None:
+        self.supervisor.shutdown()
+        self.ports = self._wanted_ports()
+        programs = self._programs()
+        ports.ensure_free(self.ports)
+        for sub in ("logs", "config", "data/prometheus", "data/alertmanager", "textfile"):
+            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        self._write_configs()
+        pw = postgres.passwords(self.run_dir)
+        postgres.init_cluster(binaries.find_binary("initdb"), self._pg_data(), pw["superuser"])
+        self.supervisor.write_config(programs)
+        state = {"ports": self.ports, "postgres_data": str(self._pg_data())}
+        self._state_file().write_text(json.dumps(state, indent=2))
+        self.supervisor.start_daemon()
+
+    def _start_waves(self, bar: Any) -> None:
+        for wave in WAVES:
+            for name in wave:
+                if self.supervisor.state(name) != "RUNNING":
+                    self.supervisor.start(name)
+            for name in wave:
+                bar.set_description(f"{name}: starting")
+                took = self._wait_ready(name)
+                log.info("%s ready on %s after %.1f s", name, self._address(name), took)
+                if name == "postgres":
+                    postgres.provision(
+                        binaries.find_binary("psql"),
+                        self.ports["postgres"],
+                        postgres.passwords(self.run_dir),
+                    )
+                bar.update(1)
+
+    def _wait_ready(self, name: str) -> float:
+        if name == "postgres":
+            probe = probes.postgres_probe(self.dsn("superuser").replace("/promlab?", "/postgres?"))
+        else:
+            probe = probes.http_probe(self.url(name) + _READY_PATH.get(name, "/metrics"))
+        return probes.wait_ready(
+            name,
+            probe,
+            self.deadline,
+            alive=lambda: self.supervisor.state(name) not in DEAD_STATES,
+            log_tail=lambda: self.logs(name, 30),
+            where=f" on {self._address(name)}",
+        )
+
+    def _address(self, name: str) -> str:
+        return f"{ports.HOST}:{self.ports[name]}"
+
+    def _pg_data(self) -> Path:
+        return postgres.data_dir(self.run_dir)
+
+    def _write_configs(self) -> None:
+        config = self.run_dir / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        targets = {job: self._address(svc) for svc, job in JOBS.items()}
+        (config / "prometheus.yml").write_text(
+            render.prometheus_config(targets, self._address("alertmanager"), self.rules_dir)
+        )
+        names = render.secret_files(self.alertmanager_source)
+        inbox = self.url("inbox")
+        render.ensure_secrets(SECRETS, names, f"http://{ports.HOST}:{DEFAULT_PORTS['inbox']}")
+        render.stack_secrets(SECRETS, self.run_dir / "secrets" / "slack", names, inbox)
+        (config / "alertmanager.yml").write_text(
+            render.alertmanager_config(self.run_dir / "secrets" / "slack", self.alertmanager_source)
+        )
+
+    def _programs(self) -> list[Program]:
+        run, p = self.run_dir, self.ports
+        find = binaries.find_binary
+        account = postgres.os_user()
+        pw = postgres.passwords(run)
+        gunicorn_env = {
+            "PROMLAB_API_URL": self.url("api"),
+            "PROMLAB_DATABASE_URL": postgres.dsn("app", pw["app"], p["postgres"]),
+            "PYTHONUNBUFFERED": "1",
+        }
+        programs = [
+            Program(
+                "postgres",
+                postgres.server_command(find("postgres"), self._pg_data(), p["postgres"]),
+                user=account.pw_name if account else None,
+                directory=str(self._pg_data().parent),
+                # SIGINT is PostgreSQL's fast shutdown: no waiting for idle sessions.
+                stopsignal="INT",
+                priority=100,
+            ),
+            Program(
+                "prometheus",
+                [
+                    str(find("prometheus")),
+                    f"--config.file={run / 'config' / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={run / 'data' / 'prometheus'}",
+                    f"--web.listen-address={self._address('prometheus')}",
+                    f"--web.external-url={self.url('prometheus')}/",
+                    "--web.enable-lifecycle",
+                    # A firing alert reaches Alertmanager within seconds, not a minute.
+                    "--rules.alert.resend-delay=5s",
+                ],
+                priority=300,
+            ),
+            Program(
+                "alertmanager",
+                [
+                    str(find("alertmanager")),
+                    f"--config.file={run / 'config' / 'alertmanager.yml'}",
+                    f"--storage.path={run / 'data' / 'alertmanager'}",
+                    f"--web.listen-address={self._address('alertmanager')}",
+                    f"--web.external-url={self.url('alertmanager')}/",
+                    # Empty: no cluster port on 0.0.0.0:9094 for a single local instance.
+                    "--cluster.listen-address=",
+                ],
+                priority=300,
+            ),
+            Program(
+                "node_exporter",
+                [
+                    str(find("node_exporter")),
+                    f"--web.listen-address={self._address('node_exporter')}",
+                    f"--collector.textfile.directory={run / 'textfile'}",
+                ],
+                priority=300,
+            ),
+            Program(
+                "postgres_exporter",
+                [
+                    str(find("postgres_exporter")),
+                    f"--web.listen-address={self._address('postgres_exporter')}",
+                ],
+                env={"DATA_SOURCE_NAME": postgres.dsn("monitor", pw["monitor"], p["postgres"])},
+                priority=200,
+            ),
+        ]
+        for name in ("inbox", "api", "web"):
+            programs.append(
+                Program(
+                    name,
+                    _gunicorn(name, self._address(name)),
+                    env=gunicorn_env,
+                    directory=str(ROOT),
+                    priority=200 if name == "api" else 400,
+                )
+            )
+        return programs
+
+
+_READY_PATH = {
+    "prometheus": "/-/ready",
+    "alertmanager": "/-/ready",
+    "web": "/healthz",
+    "api": "/healthz",
+    "inbox": "/healthz",
+}
+
+
+def _gunicorn(name: str, address: str) -> list[str]:
+    # One worker with threads: every counter lives in one process and stays monotonic.
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        address,
+        "--workers",
+        "1",
+        "--threads",
+        "8",
+        "--worker-class",
+        "gthread",
+        "--graceful-timeout",
+        "5",
+        "--timeout",
+        "60",
+        f"services.{name}.app:create_app()",
+    ]
+
+
+@contextlib.contextmanager
+def _progress(show: bool, total: int) -> Iterator[Any]:
+    if show:
+        with tqdm(total=total, unit="step", leave=True) as bar:
+            yield bar
+    else:
+        yield _NoBar()
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_description(self, text: str) -> None:
+        pass
