@@ -152,13 +152,14 @@ class Supervisor:
 
     def shutdown(self, timeout: float = 30) -> None:
         """Stop every program, then supervisord itself; safe when nothing runs."""
+        # Read first: supervisord deletes its pid file on the way out.
+        pid = _read_int(self.pidfile)
         if self.is_running():
             rpc = self._rpc()
             with contextlib.suppress(OSError, xmlrpc.client.Error):
                 rpc.supervisor.stopAllProcesses(True)
             with contextlib.suppress(OSError, xmlrpc.client.Error):
                 rpc.supervisor.shutdown()
-        pid = _read_int(self.pidfile)
         if pid:
             _wait_gone([pid], timeout, "supervisord")
         self.reap()
@@ -169,6 +170,9 @@ class Supervisor:
         Returns:
             The names of the programs that had to be reaped.
         """
+        if self.is_running():
+            # Its programs are supervised, not leftovers.
+            return []
         reaped = []
         for path in sorted(self.pids.glob("*.pid")) if self.pids.exists() else []:
             proc = _live_process(path)

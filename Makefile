@@ -1,0 +1,38 @@
+# The two commands: `make lab` opens the workbook, `make test` runs every test.
+VENV := .venv
+BIN := $(VENV)/bin
+# JupyterLab refuses to run as root without this flag.
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: lab test install up down status lint format bench
+
+lab: install
+	$(BIN)/promlab up
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest --nbval -p no:cacheprovider tests notebooks solutions
+
+install:
+	@bash scripts/install.sh
+
+up: install
+	$(BIN)/promlab up
+
+down:
+	$(BIN)/promlab down
+
+status:
+	$(BIN)/promlab status
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python bench/stack_start.py

@@ -1,0 +1,79 @@
+"""`promlab`: start, inspect and stop the lab from a terminal."""
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+from promlab.errors import BinaryNotFoundError, PortInUseError, ServiceNotReadyError, StackError
+from promlab.stack import SERVICES, Stack
+
+T = TypeVar("T")
+FAILURES = (BinaryNotFoundError, PortInUseError, ServiceNotReadyError, StackError, ValueError)
+
+
+@click.group()
+@click.option("--name", default="default", show_default=True, help="Run directory name.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every probe.")
+@click.pass_context
+def main(ctx: click.Context, name: str, verbose: bool) -> None:
+    """Run the promlab stack: the monitored system and Prometheus around it."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    ctx.obj = {"name": name}
+
+
+@main.command()
+@click.option("--auto-ports", is_flag=True, help="Pick free ports instead of the defaults.")
+@click.option("--no-wait-targets", is_flag=True, help="Don't wait for every target to be up.")
+@click.pass_obj
+def up(obj: dict, auto_ports: bool, no_wait_targets: bool) -> None:
+    """Start every service and wait until Prometheus scrapes each one."""
+    stack = Stack(obj["name"], ports="auto" if auto_ports else None)
+    _run(lambda: stack.up(wait_targets=not no_wait_targets))
+    click.echo(stack.status().to_string(index=False))
+    click.echo(f"\nPrometheus:   {stack.url('prometheus')}")
+    click.echo(f"Alertmanager: {stack.url('alertmanager')}")
+    click.echo(f"web:          {stack.url('web')}")
+    click.echo(f"inbox:        {stack.url('inbox')}")
+
+
+@main.command()
+@click.option("--purge", is_flag=True, help="Also delete data, logs and the database.")
+@click.pass_obj
+def down(obj: dict, purge: bool) -> None:
+    """Stop every service; nothing is left running."""
+    _run(lambda: Stack(obj["name"]).down(purge=purge))
+
+
+@main.command()
+@click.pass_obj
+def status(obj: dict) -> None:
+    """Show each service's state, pid and address."""
+    stack = Stack(obj["name"])
+    click.echo(stack.status().to_string(index=False))
+    if stack.is_running():
+        click.echo()
+        click.echo(_run(stack.targets).to_string(index=False))
+
+
+@main.command()
+@click.argument("service", type=click.Choice([*SERVICES, "supervisord"]))
+@click.option("-n", "--lines", default=40, show_default=True, help="How many lines.")
+@click.pass_obj
+def logs(obj: dict, service: str, lines: int) -> None:
+    """Print the last lines a service wrote."""
+    click.echo(Stack(obj["name"]).logs(service, lines))
+
+
+def _run(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except FAILURES as error:
+        raise click.ClickException(str(error)) from error
+    except OSError as error:
+        raise click.ClickException(f"{type(error).__name__}: {error}") from error

@@ -1,0 +1,140 @@
+"""The local stack: it starts, reports, is reused, and stops without leftovers."""
+
+import signal
+import socket
+
+import psutil
+import pytest
+import requests
+
+from conftest import leftovers
+from promlab import binaries, ports
+from promlab.errors import BinaryNotFoundError, PortInUseError, ServiceNotReadyError
+from promlab.stack import DEFAULT_PORTS, JOBS, SERVICES, Stack
+
+pytestmark = pytest.mark.stack
+
+
+def prom_value(stack: Stack, expr: str) -> float | None:
+    """Return the first sample of an instant query, or None when it is empty."""
+    answer = requests.get(
+        f"{stack.url('prometheus')}/api/v1/query", params={"query": expr}, timeout=10
+    ).json()
+    result = answer["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+def test_every_job_is_scraped_and_up(stack: Stack) -> None:
+    targets = stack.wait_targets_up()
+    assert set(targets["job"]) == set(JOBS.values())
+    assert (targets["health"] == "up").all()
+    assert (targets["last_error"] == "").all()
+
+
+def test_status_shows_every_service_running_on_loopback(stack: Stack) -> None:
+    status = stack.status()
+    assert list(status["service"]) == list(SERVICES)
+    assert (status["state"] == "RUNNING").all()
+    assert status["address"].str.startswith("127.0.0.1:").all()
+
+
+def test_second_up_reuses_the_running_services(stack: Stack) -> None:
+    before = dict(zip(stack.status()["service"], stack.status()["pid"], strict=True))
+    again = Stack().up()
+    after = dict(zip(again.status()["service"], again.status()["pid"], strict=True))
+    assert again.ports == stack.ports
+    assert after == before
+
+
+def test_postgres_exporter_logs_in_with_a_password_that_needs_quoting(stack: Stack) -> None:
+    password = stack.dsn("monitor").split("@127.0.0.1")[0]
+    # The generated passwords hold @ ! : so every run exercises the URL quoting.
+    assert "%40%21%3A" in password
+    assert prom_value(stack, 'pg_up{job="postgres"}') == 1
+    assert prom_value(stack, 'count(pg_stat_database_numbackends{datname="promlab"})') == 1
+
+
+def test_web_serves_a_page_built_from_the_database(stack: Stack) -> None:
+    page = requests.get(stack.url("web") + "/", timeout=10)
+    assert page.status_code == 200
+    metrics = requests.get(stack.url("api") + "/metrics", timeout=10).text
+    assert 'http_requests_total{method="GET",route="/api/items",status="200"}' in metrics
+
+
+def test_logs_return_what_a_service_wrote(stack: Stack) -> None:
+    assert "Server is ready to receive web requests" in stack.logs("prometheus", 400)
+    with pytest.raises(ValueError, match="unknown service 'grafana'"):
+        stack.logs("grafana")
+
+
+def test_unknown_role_is_rejected_with_the_known_ones(stack: Stack) -> None:
+    with pytest.raises(ValueError, match="app"):
+        stack.dsn("admin")
+
+
+def test_port_in_use_names_the_port_the_service_and_the_fix(run_dir) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        wanted = {name: ports.free_port() for name in DEFAULT_PORTS} | {"prometheus": taken}
+        stack = Stack(run_dir=run_dir, ports=wanted)
+        with pytest.raises(PortInUseError) as caught:
+            stack.up()
+    message = str(caught.value)
+    assert f"port {taken} for prometheus" in message
+    assert "PROMLAB_PORT_PROMETHEUS" in message
+    assert "ports='auto'" in message
+    assert not stack.is_running()
+
+
+def test_missing_binary_lists_where_it_looked_and_how_to_install(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(BinaryNotFoundError) as caught:
+        binaries.find_binary("alertmanager")
+    message = str(caught.value)
+    assert "prometheus-alertmanager or alertmanager" in message
+    assert str(tmp_path) in message
+    assert "apt-get install --no-install-recommends prometheus-alertmanager" in message
+
+
+def test_missing_binary_stops_up_before_anything_starts(monkeypatch, tmp_path, run_dir) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    stack = Stack(run_dir=run_dir, ports="auto")
+    with pytest.raises(BinaryNotFoundError, match="prometheus"):
+        stack.up()
+    assert leftovers(stack) == []
+
+
+@pytest.mark.slow
+def test_service_exiting_at_start_shows_its_log_and_stops_the_rest(run_dir, tmp_path) -> None:
+    broken = tmp_path / "alertmanager.yml"
+    broken.write_text("route:\n  receiver: nowhere\nreceivers: []\n")
+    stack = Stack(run_dir=run_dir, ports="auto", alertmanager_config=broken)
+    with pytest.raises(ServiceNotReadyError) as caught:
+        stack.up()
+    assert caught.value.service == "alertmanager"
+    assert "nowhere" in caught.value.log_tail
+    assert "exited while starting" in str(caught.value)
+    assert leftovers(stack) == []
+    stack.down()
+    stack.down()
+
+
+@pytest.mark.slow
+def test_down_after_a_killed_supervisor_reaps_every_process(run_dir) -> None:
+    stack = Stack(run_dir=run_dir, ports="auto").up(wait_targets=False)
+    supervisord = psutil.Process(int((run_dir / "supervisord.pid").read_text()))
+    supervisord.send_signal(signal.SIGKILL)
+    supervisord.wait(10)
+    assert leftovers(stack), "the services should have outlived their supervisor"
+    Stack(run_dir=run_dir).down()
+    assert leftovers(stack) == []
+
+
+@pytest.mark.slow
+def test_context_manager_starts_and_stops(run_dir) -> None:
+    with Stack(run_dir=run_dir, ports="auto") as stack:
+        assert requests.get(stack.url("inbox") + "/healthz", timeout=5).status_code == 200
+    assert leftovers(stack) == []
+    assert not stack.is_running()
