@@ -1,0 +1,1 @@
+"""The monitored services of promlab: web, api and inbox."""

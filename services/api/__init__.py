@@ -1,0 +1,1 @@
+"""The api service: JSON over the promlab PostgreSQL database."""

@@ -1,0 +1,1 @@
+"""The inbox service: a Slack-compatible webhook receiver for Alertmanager."""

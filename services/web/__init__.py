@@ -1,0 +1,1 @@
+"""The web service: the HTML entry point that calls the api."""
