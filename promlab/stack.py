@@ -21,7 +21,7 @@ import requests
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 from tqdm.auto import tqdm
 
-from promlab import binaries, ports, postgres, probes, render
+from promlab import binaries, ports, postgres, probes, profiles, render
 from promlab.errors import ServiceNotReadyError, StackError
 from promlab.paths import CONFIGS, ROOT, SECRETS, home
 from promlab.processes import DEAD_STATES, Program, Supervisor
@@ -82,6 +82,7 @@ class Stack:
         rules_dir: the rule files Prometheus loads (configs/prometheus/rules).
         alertmanager_config: the Alertmanager file to render (configs/alertmanager/...).
         deadline: seconds each service gets to become ready.
+        profile: timing profile under configs/profiles/ ("classroom" or "production").
     """
 
     def __init__(
@@ -92,6 +93,7 @@ class Stack:
         rules_dir: str | Path | None = None,
         alertmanager_config: str | Path | None = None,
         deadline: float = 60,
+        profile: str = "classroom",
     ) -> None:
         self.run_dir = Path(run_dir).resolve() if run_dir else home() / name
         self.requested_ports = ports if ports is not None else os.environ.get("PROMLAB_PORTS")
@@ -100,6 +102,9 @@ class Stack:
             alertmanager_config or CONFIGS / "alertmanager" / "alertmanager.yml"
         ).resolve()
         self.deadline = deadline
+        # TODO(#4): a running stack is reused whatever profile it was started with;
+        # the profile is not saved in stack.json, so reload() renders this one's.
+        self.profile = profile
         self.supervisor = Supervisor(self.run_dir)
         self.ports: dict[str, int] = self._saved_ports() or self._wanted_ports()
 
@@ -371,16 +376,20 @@ class Stack:
         self.supervisor.shutdown()
         self.ports = self._wanted_ports()
         programs = self._programs()
+        initdb = binaries.find_binary("initdb")
+        binaries.find_binary("psql")
         ports.ensure_free(self.ports)
         for sub in ("logs", "config", "data/prometheus", "data/alertmanager", "textfile"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         self._write_configs()
-        pw = postgres.passwords(self.run_dir)
-        postgres.init_cluster(binaries.find_binary("initdb"), self._pg_data(), pw["superuser"])
         self.supervisor.write_config(programs)
         state = {"ports": self.ports, "postgres_data": str(self._pg_data())}
         self._state_file().write_text(json.dumps(state, indent=2))
         self.supervisor.start_daemon()
+        # Prometheus hands new targets to its scrapers only every 5 s: start it first.
+        self.supervisor.start("prometheus")
+        pw = postgres.passwords(self.run_dir)
+        postgres.init_cluster(initdb, self._pg_data(), pw["superuser"])
 
     def _start_waves(self, bar: Any) -> None:
         for wave in WAVES:
@@ -423,15 +432,25 @@ class Stack:
         config = self.run_dir / "config"
         config.mkdir(parents=True, exist_ok=True)
         targets = {job: self._address(svc) for svc, job in JOBS.items()}
+        timing = profiles.load(self.profile)
+        rules_dir = self.rules_dir
+        if timing.alert_for:
+            # Only a profile that changes `for` needs its own copy of the rules.
+            rules_dir = self.run_dir / "rules"
+            profiles.render_rules(timing, self.rules_dir, rules_dir)
         (config / "prometheus.yml").write_text(
-            render.prometheus_config(targets, self._address("alertmanager"), self.rules_dir)
+            render.prometheus_config(
+                targets, self._address("alertmanager"), rules_dir, profile=timing
+            )
         )
         names = render.secret_files(self.alertmanager_source)
         inbox = self.url("inbox")
         render.ensure_secrets(SECRETS, names, f"http://{ports.HOST}:{DEFAULT_PORTS['inbox']}")
         render.stack_secrets(SECRETS, self.run_dir / "secrets" / "slack", names, inbox)
         (config / "alertmanager.yml").write_text(
-            render.alertmanager_config(self.run_dir / "secrets" / "slack", self.alertmanager_source)
+            render.alertmanager_config(
+                self.run_dir / "secrets" / "slack", self.alertmanager_source, timing
+            )
         )
 
     def _programs(self) -> list[Program]:
@@ -464,7 +483,7 @@ class Stack:
                     f"--web.external-url={self.url('prometheus')}/",
                     "--web.enable-lifecycle",
                     # A firing alert reaches Alertmanager within seconds, not a minute.
-                    "--rules.alert.resend-delay=5s",
+                    f"--rules.alert.resend-delay={profiles.load(self.profile).resend_delay}",
                 ],
                 priority=300,
             ),
