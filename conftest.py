@@ -7,6 +7,7 @@ own running stack is never touched; all of them are stopped and purged at the en
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,10 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["PROMLAB_TEST_HOME"] = home
         os.environ["PROMLAB_HOME"] = home
         os.environ["PROMLAB_PORTS"] = "auto"
+        # Tests and notebooks edit rules: give them a copy, never the tracked files.
+        rules = Path(home) / "rules"
+        shutil.copytree(Path(__file__).parent / "configs" / "prometheus" / "rules", rules)
+        os.environ["PROMLAB_RULES_DIR"] = str(rules)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -31,6 +36,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     home = Path(os.environ.get("PROMLAB_TEST_HOME", ""))
     if not home.name.startswith("promlab-test-") or not home.is_dir():
         return
-    for run_dir in sorted(p for p in home.iterdir() if p.is_dir()):
+    for run_dir in sorted(p for p in home.iterdir() if p.is_dir() and p.name != "rules"):
         Stack(run_dir=run_dir).down(purge=True)
-    home.rmdir()
+    shutil.rmtree(home, ignore_errors=True)

@@ -10,6 +10,7 @@ only deterministic outputs.
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +42,10 @@ def main() -> int:
     home = tempfile.mkdtemp(prefix="promlab-nb-")
     os.environ.setdefault("PROMLAB_HOME", home)
     os.environ.setdefault("PROMLAB_PORTS", "auto")
+    # Notebooks edit rules: they get a copy, never the tracked files.
+    rules = Path(home) / "rules"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "configs/prometheus/rules", rules)
+    os.environ.setdefault("PROMLAB_RULES_DIR", str(rules))
     try:
         for path in args.notebooks:
             nb = nbformat.read(path, as_version=4)
@@ -59,7 +64,9 @@ def main() -> int:
             from promlab.stack import Stack
 
             for run_dir in Path(os.environ["PROMLAB_HOME"]).iterdir():
-                Stack(run_dir=run_dir).down(purge=True)
+                if run_dir != rules:
+                    Stack(run_dir=run_dir).down(purge=True)
+            shutil.rmtree(home, ignore_errors=True)
     return 0
 
 
