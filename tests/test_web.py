@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from werkzeug.serving import make_server
 
 from services.api.app import create_app as create_api_app
+from services.common.config import read_setting
 from services.common.metrics import is_counted
 from services.web.app import create_app as create_web_app
 
@@ -199,6 +200,28 @@ def test_admin_allow_list_comes_from_config():
     allowed = client.get("/admin/faults", environ_overrides={"REMOTE_ADDR": "10.1.2.4"})
     assert allowed.status_code == 200
     assert client.get("/admin/faults").status_code == 403
+
+
+def test_admin_allow_list_accepts_a_container_network():
+    app, _ = build_web(PROMLAB_ADMIN_ALLOW="127.0.0.1,172.16.0.0/12")
+    client = app.test_client()
+    inside = client.get("/admin/faults", environ_overrides={"REMOTE_ADDR": "172.18.0.1"})
+    outside = client.get("/admin/faults", environ_overrides={"REMOTE_ADDR": "192.168.1.9"})
+    assert inside.status_code == 200
+    assert outside.status_code == 403
+
+
+def test_a_bad_allow_list_entry_is_named_at_start():
+    with pytest.raises(ValueError, match="PROMLAB_ADMIN_ALLOW"):
+        build_web(PROMLAB_ADMIN_ALLOW="127.0.0.1,not-an-address")
+
+
+def test_settings_can_come_from_a_secret_file(tmp_path, monkeypatch):
+    secret = tmp_path / "api_url"
+    secret.write_text("http://127.0.0.1:1\n")
+    monkeypatch.delenv("PROMLAB_API_URL", raising=False)
+    monkeypatch.setenv("PROMLAB_API_URL_FILE", str(secret))
+    assert read_setting(None, "PROMLAB_API_URL") == "http://127.0.0.1:1"
 
 
 def test_partial_update_keeps_other_knobs_and_sets_gauges():

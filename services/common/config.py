@@ -8,10 +8,23 @@ DEFAULT_ADMIN_ALLOW = "127.0.0.1,::1"
 
 
 def read_setting(config: Mapping[str, Any] | None, name: str, default: Any = None) -> Any:
-    """Return `name` from config, else from the environment, else `default`."""
+    """Return `name` from config, else the environment, else `default`.
+
+    `<name>_FILE` in the environment names a file holding the value, so a secret
+    (a database URL with its password) can come from a mounted secret file.
+    """
     if config and name in config:
         return config[name]
-    return os.environ.get(name, default)
+    if name in os.environ:
+        return os.environ[name]
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read().strip()
+        except OSError as error:
+            raise ValueError(f"{name}_FILE={path} cannot be read: {error}") from None
+    return default
 
 
 def read_float(config: Mapping[str, Any] | None, name: str, default: float) -> float:

@@ -1,5 +1,6 @@
 """Fault knobs (errors, latency, hard-down) and the /admin/faults endpoint."""
 
+import ipaddress
 import logging
 import random
 import threading
@@ -125,13 +126,14 @@ class FaultState:
 def create_admin_blueprint(faults: FaultState, allowed: Iterable[str]) -> Blueprint:
     """Build the /admin blueprint, reachable only from `allowed` addresses."""
     allowed = frozenset(allowed)
+    networks = _networks(allowed)
     blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
     @blueprint.before_request
     def check_client() -> Any:
         """Refuse clients that are not on the allow-list."""
         client = request.remote_addr or ""
-        if client not in allowed:
+        if not _is_allowed(client, networks):
             log.warning("refused /admin request from %s", client)
             message = (
                 f"client {client!r} may not use /admin; "
@@ -161,3 +163,22 @@ def create_admin_blueprint(faults: FaultState, allowed: Iterable[str]) -> Bluepr
             return jsonify(error=str(error)), 400
 
     return blueprint
+
+
+def _networks(allowed: frozenset[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    # Entries are addresses or networks ("172.16.0.0/12" for a container network).
+    try:
+        return [ipaddress.ip_network(entry, strict=False) for entry in allowed]
+    except ValueError as error:
+        raise ValueError(
+            f"PROMLAB_ADMIN_ALLOW holds {error}; list addresses or networks such as "
+            "127.0.0.1,::1,172.16.0.0/12"
+        ) from None
+
+
+def _is_allowed(client: str, networks: list) -> bool:
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
