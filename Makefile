@@ -10,7 +10,8 @@ lab: install
 	$(BIN)/promlab up
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
-test: install
+test:
+	@bash scripts/install.sh --for-tests
 	$(BIN)/ruff check .
 	$(BIN)/pytest --nbval -p no:cacheprovider tests notebooks solutions
 

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+FOR_TESTS=0
+[ "${1:-}" = "--for-tests" ] && FOR_TESTS=1
+
 say() { printf 'promlab install: %s\n' "$*" >&2; }
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -22,6 +25,10 @@ missing_programs() {
     || echo prometheus-postgres-exporter
   have_postgres || echo postgresql
   have psql || echo postgresql-client
+  if [ "$FOR_TESTS" = 1 ]; then
+    # The tests validate docker-compose.yml with compose itself; no engine needed.
+    { have docker-compose || docker compose version >/dev/null 2>&1; } || echo docker-compose
+  fi
 }
 
 install_programs() {
