@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from promlab.paths import CONFIGS
+from promlab.profiles import Profile
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ def prometheus_config(
     alertmanager: str,
     rules_dir: Path,
     source: Path | None = None,
+    profile: Profile | None = None,
 ) -> str:
     """Return prometheus.yml with each job's target, the rules folder and Alertmanager.
 
@@ -32,9 +34,14 @@ def prometheus_config(
         alertmanager: "host:port" of Alertmanager.
         rules_dir: folder the `rules/` globs of the source file resolve into.
         source: the file to render (configs/prometheus/prometheus.yml by default).
+        profile: timing profile whose scrape and evaluation intervals replace the
+            file's (None keeps the file's own).
     """
     source = source or CONFIGS / "prometheus" / "prometheus.yml"
     doc = yaml.safe_load(source.read_text())
+    if profile is not None:
+        settings = ("scrape_interval", "evaluation_interval", "scrape_timeout")
+        doc.setdefault("global", {}).update({k: getattr(profile, k) for k in settings})
     for scrape in doc.get("scrape_configs", []):
         job = scrape["job_name"]
         if job in targets:
@@ -49,10 +56,19 @@ def prometheus_config(
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def alertmanager_config(secrets_dir: Path, source: Path | None = None) -> str:
-    """Return alertmanager.yml with secret and template paths made absolute."""
+def alertmanager_config(
+    secrets_dir: Path, source: Path | None = None, profile: Profile | None = None
+) -> str:
+    """Return alertmanager.yml with secret and template paths made absolute.
+
+    A timing `profile` replaces the root route's group_wait, group_interval and
+    repeat_interval; child routes that set their own keep them.
+    """
     source = source or CONFIGS / "alertmanager" / "alertmanager.yml"
     doc = yaml.safe_load(source.read_text())
+    if profile is not None:
+        settings = ("group_wait", "group_interval", "repeat_interval")
+        doc.setdefault("route", {}).update({k: getattr(profile, k) for k in settings})
     for key, value in list((doc.get("global") or {}).items()):
         if key.endswith("_file"):
             doc["global"][key] = str(secrets_dir / Path(value).name)

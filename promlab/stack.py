@@ -79,7 +79,8 @@ class Stack:
             "auto" for free ports, or a dict overriding some services' ports.
             `PROMLAB_PORTS=auto` makes "auto" the default.
         run_dir: an explicit run directory (wins over `name`).
-        rules_dir: the rule files Prometheus loads (configs/prometheus/rules).
+        rules_dir: the rule files Prometheus loads (`PROMLAB_RULES_DIR`, else
+            configs/prometheus/rules).
         alertmanager_config: the Alertmanager file to render (configs/alertmanager/...).
         deadline: seconds each service gets to become ready.
         profile: timing profile under configs/profiles/ ("classroom" or "production").
@@ -97,7 +98,9 @@ class Stack:
     ) -> None:
         self.run_dir = Path(run_dir).resolve() if run_dir else home() / name
         self.requested_ports = ports if ports is not None else os.environ.get("PROMLAB_PORTS")
-        self.rules_dir = Path(rules_dir or CONFIGS / "prometheus" / "rules").resolve()
+        self.rules_dir = Path(
+            rules_dir or os.environ.get("PROMLAB_RULES_DIR") or CONFIGS / "prometheus" / "rules"
+        ).resolve()
         self.alertmanager_source = Path(
             alertmanager_config or CONFIGS / "alertmanager" / "alertmanager.yml"
         ).resolve()

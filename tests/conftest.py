@@ -40,3 +40,12 @@ def leftovers(stack: Stack) -> list[str]:
         if conn.status == psutil.CONN_LISTEN and conn.laddr.port in ports:
             found.add(f"pid {conn.pid} listening on {conn.laddr.port}")
     return sorted(found)
+
+
+@pytest.fixture
+def healthy_after(stack: Stack) -> Iterator[Stack]:
+    """Return the session stack; web and api faults are cleared afterwards."""
+    from promlab import traffic
+
+    yield stack
+    traffic.clear_faults(stack)

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from promlab import profiles
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 PROM_DIR = CONFIGS / "prometheus"
@@ -139,11 +141,12 @@ def test_prometheus_config_has_one_static_target_per_contract_job():
 
 
 def test_prometheus_config_uses_classroom_timing_and_relative_rules():
-    """Scrape and evaluation run every 5s and rules load from rules/*.yml."""
+    """The file holds the classroom profile's intervals and loads rules/*.yml."""
     config = load_yaml(PROM_CONFIG)
-    assert config["global"]["scrape_interval"] == "5s"
-    assert config["global"]["evaluation_interval"] == "5s"
-    assert config["global"]["scrape_timeout"] == "4s"
+    classroom = profiles.load("classroom")
+    assert config["global"]["scrape_interval"] == classroom.scrape_interval
+    assert config["global"]["evaluation_interval"] == classroom.evaluation_interval
+    assert config["global"]["scrape_timeout"] == classroom.scrape_timeout
     assert config["rule_files"] == ["rules/*.yml"]
     managers = config["alerting"]["alertmanagers"]
     assert len(managers) == 1
@@ -248,10 +251,23 @@ def test_alertmanager_binary_is_installed():
         (["severity=critical", "service=web", "alertname=InstanceDown"], "slack-oncall"),
         (["severity=warning", "service=api"], "slack-team"),
         (["severity=warning", "service=postgres"], "slack-team"),
+        (["severity=critical", "service=postgres", "alertname=PostgresDown"], "slack-oncall"),
+        (["severity=warning", "service=node", "alertname=NodeDiskSpaceLow"], "slack-team"),
         (["severity=info", "service=api"], "null"),
+        (["severity=info", "service=web", "alertname=InstanceDown"], "null"),
         (["service=api"], "null"),
     ],
-    ids=["critical-api", "critical-web", "warning-api", "warning-postgres", "info", "none"],
+    ids=[
+        "critical-api",
+        "critical-web",
+        "warning-api",
+        "warning-postgres",
+        "critical-postgres-down",
+        "warning-node-disk",
+        "info",
+        "info-named",
+        "none",
+    ],
 )
 def test_alert_routes_to_expected_receiver(labels, receiver):
     """Critical goes to #oncall, warning to #team, anything else to the null receiver."""
@@ -295,12 +311,24 @@ def test_slack_receivers_read_urls_from_secret_files_and_send_resolved():
 
 
 def test_alertmanager_grouping_and_timing():
-    """Groups by alert and service, with repeats no more often than group flushes."""
+    """Groups by alert and service, with the classroom profile's timing."""
     route = load_yaml(AM_CONFIG)["route"]
+    classroom = profiles.load("classroom")
     assert route["group_by"] == ["alertname", "service"]
-    assert route["group_wait"] == "5s"
-    assert route["group_interval"] == "30s"
-    assert route["repeat_interval"] == "4h"
+    assert route["group_wait"] == classroom.group_wait
+    assert route["group_interval"] == classroom.group_interval
+    assert route["repeat_interval"] == classroom.repeat_interval
+    # Repeats only happen on a group flush (field case C18).
+    interval = profiles.parse_duration(route["group_interval"])
+    assert profiles.parse_duration(route["repeat_interval"]) >= interval
+
+
+def test_no_route_continues_so_each_alert_reaches_one_receiver():
+    """Without `continue`, the first matching child route is the only receiver."""
+    route = load_yaml(AM_CONFIG)["route"]
+    for child in route["routes"]:
+        assert not child.get("continue", False), child
+        assert "routes" not in child, "nested routes need their own route tests"
 
 
 def test_inhibit_equal_labels_are_carried_by_every_alert():
@@ -314,7 +342,13 @@ def test_inhibit_equal_labels_are_carried_by_every_alert():
             if label == "alertname":
                 continue
             for rule in alert_rules():
-                assert label in rule.get("labels", {}), f"{rule['alert']} lacks {label}"
+                value = rule.get("labels", {}).get(label)
+                assert value, f"{rule['alert']} lacks {label}"
+                # A templated value is only as good as the label it reads: the
+                # expression must keep that label on every series it returns.
+                for source in re.findall(r"\$labels\.(\w+)", value):
+                    assert source == "job", f"{rule['alert']}: {label} from {source}"
+                    assert "sum(" not in rule["expr"].replace(" ", ""), rule["alert"]
 
 
 def test_no_inline_webhook_url_under_configs():
