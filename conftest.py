@@ -23,6 +23,9 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["PROMLAB_TEST_HOME"] = home
         os.environ["PROMLAB_HOME"] = home
         os.environ["PROMLAB_PORTS"] = "auto"
+        # The suite tests the local backend even where Docker runs; the compose
+        # backend's own tests choose it explicitly.
+        os.environ["PROMLAB_BACKEND"] = "local"
         # Tests and notebooks edit rules: give them a copy, never the tracked files.
         rules = Path(home) / "rules"
         shutil.copytree(Path(__file__).parent / "configs" / "prometheus" / "rules", rules)

@@ -5,21 +5,29 @@ docker-compose.yml. Everything here works without a Docker engine except the cal
 that really need one, which raise `DockerUnavailableError` saying so.
 """
 
+import functools
 import json
 import logging
+import os
 import secrets
 import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
-from promlab import render
-from promlab.errors import StackError
-from promlab.paths import ROOT
+import pandas as pd
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from promlab import postgres, probes, profiles, render
+from promlab.errors import ServiceNotReadyError, StackError
+from promlab.paths import CONFIGS, ROOT, SECRETS, home
+from promlab.ports import HOST
+from promlab.stack import DEFAULT_PORTS, SERVICES, Stack
 
 log = logging.getLogger(__name__)
 
 PROJECT = "promlab"
+GRAFANA_PORT = 3000
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 # Stack service name to compose service name.
 SERVICE_NAMES: dict[str, str] = {
@@ -73,8 +81,9 @@ def cli() -> list[str]:
     )
 
 
+@functools.cache
 def engine_error() -> str:
-    """Return why no Docker engine answers, or "" when one does."""
+    """Return why no Docker engine answers, or "" when one does (asked once a process)."""
     docker = shutil.which("docker")
     if not docker:
         return "the docker command is not installed"
@@ -106,7 +115,7 @@ def command(*args: str, files: tuple[Path, ...] = (COMPOSE_FILE,)) -> list[str]:
     return [*line, *args]
 
 
-def run(*args: str, timeout: float = 600) -> str:
+def run(*args: str, timeout: float = 900, env: dict[str, str] | None = None) -> str:
     """Run a compose command; return its output.
 
     Raises:
@@ -114,7 +123,14 @@ def run(*args: str, timeout: float = 600) -> str:
     """
     line = command(*args)
     log.debug("running %s", " ".join(line))
-    done = subprocess.run(line, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    done = subprocess.run(
+        line,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-20:])
         raise StackError(f"`{' '.join(line[-len(args) :])}` failed:\n{tail}")
@@ -140,9 +156,9 @@ def parse_containers(inspected: list[dict]) -> dict[str, dict]:
     return rows
 
 
-def containers() -> dict[str, dict]:
+def containers(env: dict[str, str] | None = None) -> dict[str, dict]:
     """Return the state of each of the project's containers."""
-    ids = run("ps", "--all", "--quiet").split()
+    ids = run("ps", "--all", "--quiet", env=env).split()
     if not ids:
         return {}
     docker = shutil.which("docker") or "docker"
@@ -187,3 +203,231 @@ def write_secrets(folder: Path, learner_dir: Path, names: list[str]) -> dict[str
         # The container users (postgres, nobody, promlab) are not the file's owner.
         path.chmod(0o644)
     return passwords
+
+
+class ComposeStack(Stack):
+    """The lab's services as Docker containers, from docker-compose.yml.
+
+    Same methods as the local stack. Ports are the ones docker-compose.yml
+    publishes on 127.0.0.1; rendered configs and secrets live in `PROMLAB_HOME/compose`.
+
+    Args:
+        profile: timing profile under configs/profiles/ (classroom by default).
+        deadline: seconds the containers get to become healthy.
+        rules_dir: the rule files mounted into Prometheus.
+        ports, name, run_dir, alertmanager_config: accepted for the same call
+            signature; custom ports are refused (the compose file fixes them).
+    """
+
+    backend = "compose"
+
+    def __init__(
+        self,
+        name: str = "default",
+        ports: str | dict[str, int] | None = None,
+        run_dir: str | Path | None = None,
+        rules_dir: str | Path | None = None,
+        alertmanager_config: str | Path | None = None,
+        deadline: float = 180,
+        profile: str | None = None,
+        backend: str | None = None,
+    ) -> None:
+        if isinstance(ports, dict) and any(DEFAULT_PORTS.get(k) != v for k, v in ports.items()):
+            raise ValueError(
+                "the compose backend publishes the ports written in docker-compose.yml; "
+                "edit its `ports:` lines, or use the local backend for custom ports"
+            )
+        self.run_dir = Path(run_dir).resolve() if run_dir else home() / "compose"
+        self.rules_dir = Path(
+            rules_dir or os.environ.get("PROMLAB_RULES_DIR") or CONFIGS / "prometheus" / "rules"
+        ).resolve()
+        self.alertmanager_source = Path(
+            alertmanager_config or CONFIGS / "alertmanager" / "alertmanager.yml"
+        ).resolve()
+        self.deadline = deadline
+        self.profile = profile or os.environ.get("PROMLAB_PROFILE") or profiles.DEFAULT
+        self.ports = {**DEFAULT_PORTS, "grafana": GRAFANA_PORT}
+
+    def __repr__(self) -> str:
+        return f"ComposeStack(project={PROJECT!r}, run_dir={str(self.run_dir)!r})"
+
+    def up(self, progress: bool = False, wait_targets: bool = True) -> Stack:
+        """Build and start every container, wait until each is healthy, and return the stack.
+
+        Raises:
+            DockerUnavailableError: no Docker engine answers (the message says how
+                to use the local backend instead).
+            ServiceNotReadyError: a container exited or stayed unhealthy; the message
+                carries its last log lines. Everything started is stopped again.
+        """
+        require_engine()
+        self._write_configs()
+        try:
+            self._run("up", "--detach", "--build", "--remove-orphans")
+            self._wait_healthy()
+            if wait_targets:
+                self.wait_targets_up()
+        except BaseException:
+            log.warning("compose start failed; stopping the containers again")
+            self.down()
+            raise
+        return self
+
+    def down(self, purge: bool = False) -> None:
+        """Stop and remove the containers (and with `purge`, their volumes and secrets)."""
+        if engine_error():
+            log.info("no Docker engine answers: no containers to stop")
+        else:
+            self._run("down", "--remove-orphans", *(["--volumes"] if purge else []))
+        if purge:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def is_running(self) -> bool:
+        """Tell whether any of the project's containers runs."""
+        if engine_error():
+            return False
+        return any(row["state"] == "running" for row in self._containers().values())
+
+    def status(self) -> pd.DataFrame:
+        """Return one row per service: state (as the local backend names them), pid, address."""
+        rows_by_service = {} if engine_error() else self._containers()
+        rows = []
+        for name in (*SERVICES, "grafana"):
+            row = rows_by_service.get(SERVICE_NAMES[name])
+            rows.append(
+                {
+                    "service": name,
+                    "state": state_name(row),
+                    "pid": row["pid"] if row else None,
+                    "address": f"{HOST}:{self.ports[name]}",
+                    "uptime": f"since {row['started']}" if row else "",
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def logs(self, name: str, lines: int = 40) -> str:
+        """Return the last `lines` lines a container wrote."""
+        self._check_name(name)
+        return self._run("logs", "--no-color", "--tail", str(lines), SERVICE_NAMES[name])
+
+    def restart(self, name: str) -> None:
+        """Restart one container and wait until it is healthy again."""
+        self._check_name(name)
+        self._run("restart", SERVICE_NAMES[name])
+        self._wait_healthy([name])
+
+    def stop_service(self, name: str) -> None:
+        """Stop one container (to see an alert fire); `start_service` brings it back."""
+        self._check_name(name)
+        self._run("stop", SERVICE_NAMES[name])
+
+    def start_service(self, name: str) -> None:
+        """Start one stopped container and wait until it is healthy."""
+        self._check_name(name)
+        self._run("start", SERVICE_NAMES[name])
+        self._wait_healthy([name])
+
+    def dsn(self, role: str = "app") -> str:
+        """Return a libpq URL for a database role, through the published port."""
+        files = {
+            "superuser": "db_superuser_password",
+            "app": "db_app_password",
+            "monitor": "db_monitor_password",
+        }
+        if role not in files:
+            raise ValueError(f"unknown role {role!r}; use one of {sorted(files)}")
+        password = (self.run_dir / "secrets" / files[role]).read_text()
+        return postgres.dsn(role, password, self.ports["postgres"])
+
+    def _check_name(self, name: str) -> None:
+        if name not in SERVICE_NAMES:
+            raise ValueError(f"unknown service {name!r}; services are {', '.join(SERVICE_NAMES)}")
+
+    def _run(self, *args: str) -> str:
+        return run(
+            *args,
+            env={
+                "PROMLAB_COMPOSE_DIR": str(self.run_dir),
+                "PROMLAB_COMPOSE_RULES": str(self._mounted_rules()),
+            },
+        )
+
+    def _containers(self) -> dict[str, dict]:
+        return containers(env={"PROMLAB_COMPOSE_DIR": str(self.run_dir)})
+
+    def _mounted_rules(self) -> Path:
+        timing = profiles.load(self.profile)
+        return self.run_dir / "rules" if timing.alert_for else self.rules_dir
+
+    def _write_configs(self) -> None:
+        """Render prometheus.yml and alertmanager.yml for the compose network."""
+        config = self.run_dir / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        timing = profiles.load(self.profile)
+        if timing.alert_for:
+            profiles.render_rules(timing, self.rules_dir, self.run_dir / "rules")
+        prometheus = render.prometheus_config(
+            COMPOSE_ADDRESSES,
+            "alertmanager:9093",
+            Path("/etc/prometheus/rules"),
+            profile=timing,
+        )
+        (config / "prometheus.yml").write_text(prometheus)
+        names = render.secret_files(self.alertmanager_source)
+        render.ensure_secrets(SECRETS, names, f"http://{HOST}:{DEFAULT_PORTS['inbox']}")
+        write_secrets(self.run_dir / "secrets", SECRETS, names)
+        alertmanager = render.alertmanager_config(
+            Path("/run/secrets"),
+            self.alertmanager_source,
+            timing,
+            config_dir=Path("/etc/alertmanager"),
+        )
+        (config / "alertmanager.yml").write_text(alertmanager)
+        for path in config.iterdir():
+            # The Prometheus and Alertmanager images run as nobody.
+            path.chmod(0o644)
+
+    def _wait_healthy(self, names: list[str] | None = None) -> None:
+        wanted = [SERVICE_NAMES[n] for n in (names or [*SERVICES, "grafana"])]
+        last: dict[str, dict] = {}
+
+        def check() -> None:
+            nonlocal last
+            last = self._containers()
+            for service in wanted:
+                row = last.get(service)
+                if row and row["state"] in ("exited", "dead"):
+                    raise _ContainerExited(service)
+                if not row or row["state"] != "running" or row["health"] not in ("healthy", ""):
+                    raise probes.NotReadyYet(service)
+
+        try:
+            Retrying(
+                stop=stop_after_delay(self.deadline),
+                wait=wait_fixed(1),
+                retry=retry_if_exception_type(probes.NotReadyYet),
+                reraise=False,
+            )(check)
+        except _ContainerExited as exited:
+            service = exited.args[0]
+            tail = self._run("logs", "--no-color", "--tail", "30", service)
+            raise ServiceNotReadyError(
+                f"container {service} exited while starting. Its last log lines:\n{tail}",
+                service,
+                tail,
+            ) from None
+        except RetryError:
+            waiting = [s for s in wanted if (last.get(s) or {}).get("health") != "healthy"]
+            service = waiting[0] if waiting else "?"
+            tail = self._run("logs", "--no-color", "--tail", "30", service) if waiting else ""
+            raise ServiceNotReadyError(
+                f"containers not healthy after {self.deadline:.0f} s: {', '.join(waiting)}. "
+                f"Last log lines of {service}:\n{tail}\nA first start builds images and "
+                "pulls others, which can take minutes: Stack(deadline=600).",
+                service,
+                tail,
+            ) from None
+
+
+class _ContainerExited(Exception):
+    pass

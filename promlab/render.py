@@ -57,12 +57,17 @@ def prometheus_config(
 
 
 def alertmanager_config(
-    secrets_dir: Path, source: Path | None = None, profile: Profile | None = None
+    secrets_dir: Path,
+    source: Path | None = None,
+    profile: Profile | None = None,
+    config_dir: Path | None = None,
 ) -> str:
     """Return alertmanager.yml with secret and template paths made absolute.
 
     A timing `profile` replaces the root route's group_wait, group_interval and
-    repeat_interval; child routes that set their own keep them.
+    repeat_interval; child routes that set their own keep them. `config_dir` is
+    where the source's folder is seen by Alertmanager (inside a container, say);
+    relative template paths resolve against it.
     """
     source = source or CONFIGS / "alertmanager" / "alertmanager.yml"
     doc = yaml.safe_load(source.read_text())
@@ -80,7 +85,8 @@ def alertmanager_config(
                 for key, value in list(config.items()):
                     if key.endswith("_file"):
                         config[key] = str(secrets_dir / Path(value).name)
-    doc["templates"] = [str(source.parent / t) for t in doc.get("templates", [])]
+    base = config_dir or source.parent
+    doc["templates"] = [str(base / t) for t in doc.get("templates", [])]
     return yaml.safe_dump(doc, sort_keys=False)
 
 

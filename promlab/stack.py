@@ -70,7 +70,169 @@ class Service:
         return f"{ports.HOST}:{self.port}"
 
 
+BACKENDS = ("local", "compose")
+
+
+def choose_backend(backend: str | None = None) -> str:
+    """Return the backend to use: the argument, `PROMLAB_BACKEND`, else auto.
+
+    Auto picks "compose" when a Docker engine answers and "local" otherwise.
+    """
+    chosen = backend or os.environ.get("PROMLAB_BACKEND") or ""
+    if not chosen:
+        from promlab import compose
+
+        chosen = "compose" if not compose.engine_error() else "local"
+    if chosen not in BACKENDS:
+        raise ValueError(
+            f"unknown backend {chosen!r} (from the argument or PROMLAB_BACKEND); "
+            f"use one of {', '.join(BACKENDS)}"
+        )
+    return chosen
+
+
 class Stack:
+    """The lab: the monitored system and its monitoring, with one API for every backend.
+
+    `Stack()` gives a `LocalStack` (processes on this machine, the default) or a
+    `ComposeStack` (Docker containers), as `choose_backend` decides; both take the
+    arguments documented on `LocalStack` and offer the same methods.
+    """
+
+    backend = ""
+    ports: dict[str, int]
+    deadline: float
+
+    def __new__(cls, *args: Any, backend: str | None = None, **kwargs: Any) -> "Stack":
+        if cls is Stack:
+            if choose_backend(backend) == "compose":
+                from promlab.compose import ComposeStack
+
+                cls = ComposeStack
+            else:
+                cls = LocalStack
+        return super().__new__(cls)
+
+    def __enter__(self) -> "Stack":
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def up(self, progress: bool = False, wait_targets: bool = True) -> "Stack":
+        """Start every service, wait until each is ready, and return the stack."""
+        raise NotImplementedError
+
+    def down(self, purge: bool = False) -> None:
+        """Stop every service; safe to call twice."""
+        raise NotImplementedError
+
+    def status(self) -> pd.DataFrame:
+        """Return one row per service: state, pid, address, uptime."""
+        raise NotImplementedError
+
+    def logs(self, name: str, lines: int = 40) -> str:
+        """Return the last `lines` lines a service wrote."""
+        raise NotImplementedError
+
+    def is_running(self) -> bool:
+        """Tell whether the stack runs."""
+        raise NotImplementedError
+
+    def dsn(self, role: str = "app") -> str:
+        """Return a libpq URL for a database role: "app", "monitor" or "superuser"."""
+        raise NotImplementedError
+
+    def reload(self) -> None:
+        """Make Prometheus and Alertmanager re-read their configuration and rules."""
+        self._reload_servers()
+
+    def services(self) -> list[Service]:
+        """List the stack's services with their ports and Prometheus jobs."""
+        return [Service(n, self.ports[n], JOBS.get(n)) for n in SERVICES]
+
+    def url(self, name: str) -> str:
+        """Return the base URL of an HTTP service, e.g. url("prometheus").
+
+        For "postgres" this is the application's libpq URL (see `dsn`).
+        """
+        self._check_name(name)
+        if name == "postgres":
+            return self.dsn("app")
+        return f"http://{ports.HOST}:{self.ports[name]}"
+
+    def targets(self) -> pd.DataFrame:
+        """Return Prometheus's scrape targets: job, address, health, last error."""
+        answer = requests.get(f"{self.url('prometheus')}/api/v1/targets", timeout=10)
+        answer.raise_for_status()
+        rows = [
+            {
+                "job": t["labels"].get("job", ""),
+                "address": t["labels"].get("instance", t.get("scrapeUrl", "")),
+                "health": t["health"],
+                "last_error": t.get("lastError", ""),
+                "last_scrape_s": round(t.get("lastScrapeDuration", 0.0), 4),
+            }
+            for t in answer.json()["data"]["activeTargets"]
+        ]
+        frame = pd.DataFrame(
+            rows, columns=["job", "address", "health", "last_error", "last_scrape_s"]
+        )
+        return frame.sort_values("job", ignore_index=True)
+
+    def wait_targets_up(self, timeout: float | None = None) -> pd.DataFrame:
+        """Wait until Prometheus scrapes every job as up; return the targets table.
+
+        Raises:
+            ServiceNotReadyError: some target was still down at the deadline.
+        """
+        timeout = timeout or self.deadline
+        expected = set(JOBS.values())
+        last = pd.DataFrame()
+
+        def check() -> None:
+            nonlocal last
+            last = self.targets()
+            up = set(last.loc[last["health"] == "up", "job"])
+            if not expected <= up:
+                raise probes.NotReadyYet(", ".join(sorted(expected - up)))
+
+        try:
+            Retrying(
+                stop=stop_after_delay(timeout),
+                wait=wait_fixed(0.25),
+                retry=retry_if_exception_type((probes.NotReadyYet, requests.RequestException)),
+            )(check)
+        except RetryError:
+            down = last[last["health"] != "up"] if not last.empty else last
+            raise ServiceNotReadyError(
+                f"Prometheus did not see every target up within {timeout:.0f} s:\n"
+                f"{down.to_string(index=False) if not down.empty else 'no targets yet'}\n"
+                "Check the failing service with status() and logs(name).",
+                "prometheus",
+            ) from None
+        return last
+
+    def _reload_servers(self) -> None:
+        for name in ("prometheus", "alertmanager"):
+            answer = requests.post(f"{self.url(name)}/-/reload", timeout=30)
+            if answer.status_code != 200:
+                raise StackError(
+                    f"{name} refused to reload (HTTP {answer.status_code}): "
+                    f"{answer.text.strip()[:800]}; it keeps running its previous "
+                    f"configuration. Details: logs('{name}')"
+                )
+        log.info("prometheus and alertmanager reloaded")
+
+    def _check_name(self, name: str) -> None:
+        if name not in DEFAULT_PORTS:
+            raise ValueError(f"unknown service {name!r}; services are {', '.join(SERVICES)}")
+
+    def _write_configs(self) -> None:
+        raise NotImplementedError
+
+
+class LocalStack(Stack):
     """The lab's services, run as local processes under one run directory.
 
     Args:
@@ -83,8 +245,12 @@ class Stack:
             configs/prometheus/rules).
         alertmanager_config: the Alertmanager file to render (configs/alertmanager/...).
         deadline: seconds each service gets to become ready.
-        profile: timing profile under configs/profiles/ ("classroom" or "production").
+        profile: timing profile under configs/profiles/ ("classroom" or "production");
+            None keeps a running stack's profile (`PROMLAB_PROFILE`, else classroom).
+        backend: "local" here; `Stack(backend=...)` chooses the class.
     """
+
+    backend = "local"
 
     def __init__(
         self,
@@ -94,7 +260,8 @@ class Stack:
         rules_dir: str | Path | None = None,
         alertmanager_config: str | Path | None = None,
         deadline: float = 60,
-        profile: str = "classroom",
+        profile: str | None = None,
+        backend: str | None = None,
     ) -> None:
         self.run_dir = Path(run_dir).resolve() if run_dir else home() / name
         self.requested_ports = ports if ports is not None else os.environ.get("PROMLAB_PORTS")
@@ -105,17 +272,10 @@ class Stack:
             alertmanager_config or CONFIGS / "alertmanager" / "alertmanager.yml"
         ).resolve()
         self.deadline = deadline
-        # TODO(#4): a running stack is reused whatever profile it was started with;
-        # the profile is not saved in stack.json, so reload() renders this one's.
-        self.profile = profile
         self.supervisor = Supervisor(self.run_dir)
+        self.requested_profile = profile
+        self.profile = profile or self._saved("profile") or _default_profile()
         self.ports: dict[str, int] = self._saved_ports() or self._wanted_ports()
-
-    def __enter__(self) -> "Stack":
-        return self.up()
-
-    def __exit__(self, *exc: object) -> None:
-        self.down()
 
     def __repr__(self) -> str:
         return f"Stack(run_dir={str(self.run_dir)!r}, running={self.is_running()})"
@@ -199,41 +359,19 @@ class Stack:
         self._wait_ready(name)
 
     def reload(self) -> None:
-        """Make Prometheus and Alertmanager re-read their configuration and rules.
+        """Re-render the configuration, then make Prometheus and Alertmanager re-read it.
 
         Raises:
             StackError: a reload was refused; the message carries the server's answer.
         """
         self._write_configs()
-        for name in ("prometheus", "alertmanager"):
-            answer = requests.post(f"{self.url(name)}/-/reload", timeout=30)
-            if answer.status_code != 200:
-                raise StackError(
-                    f"{name} refused to reload (HTTP {answer.status_code}): "
-                    f"{answer.text.strip()[:800]}; it keeps running its previous "
-                    f"configuration. Details: logs('{name}')"
-                )
-        log.info("prometheus and alertmanager reloaded")
+        self._reload_servers()
 
     # -- inspection ------------------------------------------------------------
 
     def is_running(self) -> bool:
         """Tell whether this stack's supervisor runs (services may still be stopped)."""
         return self.supervisor.is_running()
-
-    def services(self) -> list[Service]:
-        """List the stack's services with their ports and Prometheus jobs."""
-        return [Service(n, self.ports[n], JOBS.get(n)) for n in SERVICES]
-
-    def url(self, name: str) -> str:
-        """Return the base URL of an HTTP service, e.g. url("prometheus").
-
-        For "postgres" this is the application's libpq URL (see `dsn`).
-        """
-        self._check_name(name)
-        if name == "postgres":
-            return self.dsn("app")
-        return f"http://{ports.HOST}:{self.ports[name]}"
 
     def dsn(self, role: str = "app") -> str:
         """Return a libpq URL for a database role: "app", "monitor" or "superuser"."""
@@ -259,58 +397,6 @@ class Stack:
             )
         return pd.DataFrame(rows)
 
-    def targets(self) -> pd.DataFrame:
-        """Return Prometheus's scrape targets: job, address, health, last error."""
-        answer = requests.get(f"{self.url('prometheus')}/api/v1/targets", timeout=10)
-        answer.raise_for_status()
-        rows = [
-            {
-                "job": t["labels"].get("job", ""),
-                "address": t["labels"].get("instance", t.get("scrapeUrl", "")),
-                "health": t["health"],
-                "last_error": t.get("lastError", ""),
-                "last_scrape_s": round(t.get("lastScrapeDuration", 0.0), 4),
-            }
-            for t in answer.json()["data"]["activeTargets"]
-        ]
-        frame = pd.DataFrame(
-            rows, columns=["job", "address", "health", "last_error", "last_scrape_s"]
-        )
-        return frame.sort_values("job", ignore_index=True)
-
-    def wait_targets_up(self, timeout: float | None = None) -> pd.DataFrame:
-        """Wait until Prometheus scrapes every job as up; return the targets table.
-
-        Raises:
-            ServiceNotReadyError: some target was still down at the deadline.
-        """
-        timeout = timeout or self.deadline
-        expected = set(JOBS.values())
-        last = pd.DataFrame()
-
-        def check() -> None:
-            nonlocal last
-            last = self.targets()
-            up = set(last.loc[last["health"] == "up", "job"])
-            if not expected <= up:
-                raise probes.NotReadyYet(", ".join(sorted(expected - up)))
-
-        try:
-            Retrying(
-                stop=stop_after_delay(timeout),
-                wait=wait_fixed(0.25),
-                retry=retry_if_exception_type((probes.NotReadyYet, requests.RequestException)),
-            )(check)
-        except RetryError:
-            down = last[last["health"] != "up"] if not last.empty else last
-            raise ServiceNotReadyError(
-                f"Prometheus did not see every target up within {timeout:.0f} s:\n"
-                f"{down.to_string(index=False) if not down.empty else 'no targets yet'}\n"
-                "Check the failing service with status() and logs(name).",
-                "prometheus",
-            ) from None
-        return last
-
     def logs(self, name: str, lines: int = 40) -> str:
         """Return the last `lines` lines a service wrote (stdout and stderr)."""
         if name != "supervisord":
@@ -326,21 +412,21 @@ class Stack:
 
     # -- internals -------------------------------------------------------------
 
-    def _check_name(self, name: str) -> None:
-        if name not in DEFAULT_PORTS:
-            raise ValueError(f"unknown service {name!r}; services are {', '.join(SERVICES)}")
-
     def _state_file(self) -> Path:
         return self.run_dir / "stack.json"
 
-    def _saved_ports(self) -> dict[str, int] | None:
+    def _saved(self, key: str) -> Any:
+        """Return a setting of the running stack from stack.json, None if not running."""
         try:
-            saved = json.loads(self._state_file().read_text())["ports"]
+            saved = json.loads(self._state_file().read_text())[key]
         except (OSError, ValueError, KeyError):
             return None
         if not self.supervisor.is_running():
             return None
         return saved
+
+    def _saved_ports(self) -> dict[str, int] | None:
+        return self._saved("ports")
 
     def _wanted_ports(self) -> dict[str, int]:
         wanted = dict(DEFAULT_PORTS)
@@ -369,6 +455,11 @@ class Stack:
         saved = self._saved_ports()
         if saved is None:
             return False
+        running_profile = self._saved("profile") or "classroom"
+        if self.requested_profile and self.requested_profile != running_profile:
+            log.info("stack runs the %s profile; restarting it", running_profile)
+            return False
+        self.profile = running_profile
         if self.requested_ports == "auto" or saved == self._wanted_ports():
             self.ports = saved
             return True
@@ -386,7 +477,12 @@ class Stack:
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         self._write_configs()
         self.supervisor.write_config(programs)
-        state = {"ports": self.ports, "postgres_data": str(self._pg_data())}
+        self.profile = self.requested_profile or _default_profile()
+        state = {
+            "ports": self.ports,
+            "profile": self.profile,
+            "postgres_data": str(self._pg_data()),
+        }
         self._state_file().write_text(json.dumps(state, indent=2))
         self.supervisor.start_daemon()
         # Prometheus hands new targets to its scrapers only every 5 s: start it first.
@@ -533,6 +629,10 @@ class Stack:
                 )
             )
         return programs
+
+
+def _default_profile() -> str:
+    return os.environ.get("PROMLAB_PROFILE") or profiles.DEFAULT
 
 
 _READY_PATH = {

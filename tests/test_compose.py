@@ -10,8 +10,9 @@ import requests
 import yaml
 
 from promlab import compose, grafana, panels
+from promlab.errors import ServiceNotReadyError
 from promlab.paths import ROOT
-from promlab.stack import Stack
+from promlab.stack import LocalStack, Stack, choose_backend
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -33,7 +34,9 @@ def test_compose_file_validates_with_compose_itself(tmp_path: Path) -> None:
     for name in ("docker-compose.yml", "docker-compose.linux.yml"):
         shutil.copy(ROOT / name, tmp_path / name)
     for entry in COMPOSE["secrets"].values():
-        target = tmp_path / entry["file"]
+        target = tmp_path / entry["file"].replace(
+            "${PROMLAB_COMPOSE_DIR:-./.run/compose}", ".run/compose"
+        )
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("placeholder")
     for files in (["docker-compose.yml"], ["docker-compose.yml", "docker-compose.linux.yml"]):
@@ -72,7 +75,7 @@ def test_no_service_holds_a_secret_inline(name: str) -> None:
 def test_data_lives_in_named_volumes() -> None:
     for name in ("db", "prometheus", "alertmanager", "grafana"):
         mounts = [str(v) for v in SERVICES[name]["volumes"]]
-        data = [m for m in mounts if not m.startswith(".")]
+        data = [m for m in mounts if not m.startswith((".", "$"))]
         assert data, f"{name} keeps no data in a named volume"
         assert all(m.split(":")[0] in COMPOSE["volumes"] for m in data)
 
@@ -89,7 +92,8 @@ def test_default_node_exporter_runs_on_docker_desktop_too() -> None:
 def test_prometheus_can_be_reloaded_and_mounts_the_shared_rules() -> None:
     prometheus = SERVICES["prometheus"]
     assert "--web.enable-lifecycle" in prometheus["command"]
-    assert "./configs/prometheus/rules:/etc/prometheus/rules:ro" in prometheus["volumes"]
+    rules = "${PROMLAB_COMPOSE_RULES:-./configs/prometheus/rules}:/etc/prometheus/rules:ro"
+    assert rules in prometheus["volumes"]
 
 
 def test_grafana_has_no_default_admin_password() -> None:
@@ -173,3 +177,123 @@ def test_container_secrets_are_generated_once_and_urls_follow_the_inbox(tmp_path
     assert (tmp_path / "s" / "slack_oncall_url").read_text() == "http://inbox:8082/hooks/oncall\n"
     url = (tmp_path / "s" / "api_database_url").read_text()
     assert url.startswith("postgresql://promlab_app:") and "%40%21%3A@db:5432" in url
+
+
+def test_stack_picks_its_class_from_the_backend(monkeypatch) -> None:
+    assert isinstance(Stack(backend="compose"), compose.ComposeStack)
+    assert isinstance(Stack(backend="local"), LocalStack)
+    monkeypatch.setenv("PROMLAB_BACKEND", "compose")
+    chosen = Stack()
+    assert isinstance(chosen, compose.ComposeStack) and isinstance(chosen, Stack)
+    monkeypatch.setenv("PROMLAB_BACKEND", "kubernetes")
+    with pytest.raises(ValueError, match="local, compose"):
+        Stack()
+
+
+@pytest.mark.skipif(not compose.engine_error(), reason="a Docker engine runs here")
+def test_without_an_engine_auto_chooses_the_local_backend(monkeypatch) -> None:
+    monkeypatch.delenv("PROMLAB_BACKEND")
+    assert choose_backend() == "local"
+
+
+@pytest.mark.skipif(not compose.engine_error(), reason="a Docker engine runs here")
+def test_compose_up_without_an_engine_says_so_and_down_is_harmless(tmp_path) -> None:
+    stack = Stack(backend="compose", run_dir=tmp_path / "compose")
+    with pytest.raises(compose.DockerUnavailableError, match="local backend"):
+        stack.up()
+    stack.down()
+    stack.down()
+    assert not stack.is_running()
+    assert set(stack.status()["state"]) == {"STOPPED"}
+
+
+def test_compose_refuses_ports_it_cannot_publish() -> None:
+    with pytest.raises(ValueError, match=r"docker-compose\.yml"):
+        Stack(backend="compose", ports={"prometheus": 9999})
+
+
+class FakeEngine:
+    """Stands in for the compose CLI: records commands, reports container states."""
+
+    def __init__(self, states: dict[str, dict]) -> None:
+        self.commands: list[tuple[str, ...]] = []
+        self.states = states
+
+    def run(self, *args: str, env: dict | None = None, timeout: float = 0) -> str:
+        self.commands.append(args)
+        return "some log line\n" if args[0] == "logs" else ""
+
+    def containers(self, env: dict | None = None) -> dict[str, dict]:
+        return self.states
+
+
+def healthy() -> dict[str, dict]:
+    """Return every compose service running and healthy."""
+    row = {"state": "running", "health": "healthy", "pid": 7, "started": "now"}
+    return {service: dict(row) for service in compose.SERVICE_NAMES.values()}
+
+
+@pytest.fixture
+def fake_engine(monkeypatch, tmp_path) -> FakeEngine:
+    """Replace the engine-facing calls of the compose backend with a FakeEngine."""
+    engine = FakeEngine(healthy())
+    monkeypatch.setattr(compose, "require_engine", lambda: None)
+    monkeypatch.setattr(compose, "engine_error", lambda: "")
+    monkeypatch.setattr(compose, "run", engine.run)
+    monkeypatch.setattr(compose, "containers", engine.containers)
+    monkeypatch.setattr(compose.ComposeStack, "wait_targets_up", lambda self: None)
+    monkeypatch.setattr(compose, "SECRETS", tmp_path / "learner-secrets")
+    return engine
+
+
+def test_compose_up_builds_starts_and_renders_for_the_container_network(
+    fake_engine: FakeEngine, tmp_path: Path
+) -> None:
+    stack = Stack(backend="compose", run_dir=tmp_path / "compose").up()
+    assert fake_engine.commands == [("up", "--detach", "--build", "--remove-orphans")]
+    prom = yaml.safe_load((tmp_path / "compose/config/prometheus.yml").read_text())
+    by_job = {s["job_name"]: s["static_configs"][0]["targets"] for s in prom["scrape_configs"]}
+    assert by_job["api"] == ["api:8081"]
+    assert by_job["postgres"] == ["db-exporter:9187"]
+    am = yaml.safe_load((tmp_path / "compose/config/alertmanager.yml").read_text())
+    files = [c["api_url_file"] for r in am["receivers"] for c in r.get("slack_configs", [])]
+    assert files and all(f.startswith("/run/secrets/") for f in files)
+    assert (
+        (tmp_path / "compose/secrets/slack_oncall_url").read_text().startswith("http://inbox:8082/")
+    )
+    assert stack.url("grafana") == "http://127.0.0.1:3000"
+    assert set(stack.status()["state"]) == {"RUNNING"}
+
+
+def test_compose_container_that_exits_is_reported_with_its_log_and_stopped(
+    fake_engine: FakeEngine, tmp_path: Path
+) -> None:
+    fake_engine.states["alertmanager"] = {"state": "exited", "health": "", "pid": 0, "started": ""}
+    with pytest.raises(ServiceNotReadyError) as caught:
+        Stack(backend="compose", run_dir=tmp_path / "compose").up()
+    assert caught.value.service == "alertmanager"
+    assert "some log line" in caught.value.log_tail
+    assert fake_engine.commands[-1][0] == "down"
+
+
+def test_both_backends_render_the_same_files_but_for_addresses_and_paths(
+    fake_engine: FakeEngine, tmp_path: Path
+) -> None:
+    local = Stack(backend="local", run_dir=tmp_path / "local", ports="auto")
+    local._write_configs()
+    Stack(backend="compose", run_dir=tmp_path / "compose")._write_configs()
+    differ = {"targets", "rule_files", "api_url_file", "templates"}
+    for name in ("prometheus.yml", "alertmanager.yml"):
+        one = yaml.safe_load((tmp_path / "local/config" / name).read_text())
+        two = yaml.safe_load((tmp_path / "compose/config" / name).read_text())
+        assert strip_keys(one, differ) == strip_keys(two, differ), name
+        assert one != two
+
+
+def strip_keys(value: object, keys: set[str]) -> object:
+    """Return `value` with every mapping entry named in `keys` removed, recursively."""
+    if isinstance(value, dict):
+        return {k: strip_keys(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [strip_keys(v, keys) for v in value]
+    return value
