@@ -14,7 +14,7 @@ from promlab import alerts
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 # Detection (scrape + evaluation) + `for` + group_wait is about 20 s; resolution
-# waits for the next group flush (group_interval, 15 s). Generous but bounded.
+# waits for the next group flush (group_interval, 10 s). Generous but bounded.
 FIRING_TIMEOUT = 60
 RESOLVED_TIMEOUT = 60
 

@@ -95,7 +95,7 @@ def test_profile_naming_an_unknown_alert_is_refused(tmp_path):
 def test_profile_with_repeat_shorter_than_group_interval_is_refused(tmp_path):
     """Loading a profile whose repeats could never happen raises ProfileError."""
     doc = yaml.safe_load((profiles.PROFILES_DIR / "classroom.yml").read_text())
-    doc["alertmanager"]["repeat_interval"] = "10s"
+    doc["alertmanager"]["repeat_interval"] = "5s"
     (tmp_path / "bad.yml").write_text(yaml.safe_dump(doc))
     with pytest.raises(profiles.ProfileError, match="repeat_interval"):
         profiles.load("bad", tmp_path)
