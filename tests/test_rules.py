@@ -1,0 +1,181 @@
+"""promlab.rules: checks before writing, all-or-nothing apply, confirmation (C08, C12-C14)."""
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from promlab import rules
+from promlab.stack import Stack
+
+HTTP_RULES = "http.rules.yml"
+ALERTS = "promlab.alerts.yml"
+
+
+@pytest.fixture
+def shipped_rules(stack: Stack):
+    """Give a test the stack; afterwards put every rule file back and reload."""
+    before = {p.name: p.read_text() for p in stack.rules_dir.glob("*")}
+    yield stack
+    for path in stack.rules_dir.glob("*"):
+        if path.name not in before:
+            path.unlink()
+    for name, text in before.items():
+        if (stack.rules_dir / name).read_text() != text:
+            (stack.rules_dir / name).write_text(text)
+    stack.reload()
+    rules.confirm(stack)
+
+
+def assert_unchanged(stack: Stack, before: dict) -> None:
+    """Prometheus is healthy and runs the same rules as before."""
+    healthy = requests.get(f"{stack.url('prometheus')}/-/healthy", timeout=5)
+    assert healthy.status_code == 200
+    assert rules.running(stack) == before
+
+
+def test_invalid_recording_names_are_refused_with_their_line():
+    for bad in ("api-error-ratio:5m", 'job:errors{env="x"}', "job errors"):
+        text = f"groups:\n  - name: g\n    rules:\n      - record: {bad}\n        expr: up\n"
+        problems = rules.check_names(text)
+        assert [p.line for p in problems] == [4], bad
+        assert "not a metric name" in problems[0].message
+
+
+def test_name_without_level_metric_operations_is_refused():
+    text = "groups:\n  - name: g\n    rules:\n      - record: errors\n        expr: up\n"
+    assert "level:metric:operations" in rules.check_names(text)[0].message
+
+
+def test_bad_promql_is_refused_with_promtools_message_and_line():
+    text = (
+        "groups:\n  - name: g\n    rules:\n      - record: job:x:rate5m\n"
+        "        expr: sum by (job) (rate(x[5m])\n"
+    )
+    with pytest.raises(rules.RuleError) as caught:
+        rules.validate(text)
+    assert caught.value.line == 5
+    assert "unclosed left parenthesis" in str(caught.value)
+    assert "expr: sum by (job)" in str(caught.value)
+
+
+def test_window_under_two_scrapes_is_refused_and_under_four_warned():
+    text = (
+        "groups:\n  - name: g\n    rules:\n"
+        "      - record: job:x:rate15s\n        expr: sum(rate(x[15s]))\n"
+        "      - record: job:x:rate40s\n        expr: sum(rate(x[40s]))\n"
+    )
+    errors, warnings = rules.check_windows(text, scrape_interval=15)
+    assert [p.line for p in errors] == [5]
+    assert [p.line for p in warnings] == [7]
+
+
+def test_expressions_compare_as_prometheus_prints_them():
+    mine = "sum by (job) (\n  rate(x{a='b'}[30d])\n) > 0.10"
+    printed = 'sum by (job) (rate(x{a="b"}[4w2d])) > 0.1'
+    assert rules._normal(mine) == rules._normal(printed)
+    assert rules._normal("x > 0.1") != rules._normal("x > 0.2")
+
+
+def test_compare_names_missing_extra_and_changed_groups():
+    rule = {"record": "job:x:rate5m", "expr": "sum(rate(x[5m]))"}
+    wanted = {("a.yml", "g"): [rule], ("b.yaml", "h"): [rule]}
+    got = {
+        ("a.yml", "g"): [{"name": "job:x:rate5m", "type": "recording", "query": "sum(x)"}],
+        ("c.yml", "old"): [],
+    }
+    differences = "\n".join(rules.compare(wanted, got))
+    assert "b.yaml: group h is not loaded" in differences
+    assert "c.yml: group old runs but is in no rule file" in differences
+    assert "sum(x) instead of sum(rate(x[300s]))" in differences
+
+
+@pytest.mark.stack
+def test_valid_threshold_edit_runs_within_seconds(shipped_rules):
+    stack = shipped_rules
+    text = rules.read(stack, ALERTS)
+    edited = text.replace('{job="api"} > 0.05', '{job="api"} > 0.06', 1)
+    assert edited != text
+    result = rules.apply(stack, ALERTS, edited)
+    assert result.total < 15
+    queries = [r["query"] for g in rules.running(stack).values() for r in g]
+    assert any('{job="api"} > 0.06' in q for q in queries)
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize(
+    ("old", "new", "step"),
+    [
+        ("record: job:http_requests:rate1m", "record: api-error-ratio:5m", "names"),
+        ("record: job:http_requests:rate1m", 'record: job:errors{env="x"}', "names"),
+        ("sum by (job) (rate(http_requests_total[1m]))", "sum by (job) (rate(", "check"),
+        ("expr: sum by (job) (rate(http_requests_total[1m]))", "expr: rate(x[5s])", "windows"),
+        ('http_requests_total{status=~"5.."}', 'http_requests_total{status=~"4.."}', "test"),
+    ],
+    ids=["hyphen-name", "braces-name", "bad-promql", "short-window", "failing-test"],
+)
+def test_broken_edit_keeps_running_rules(shipped_rules, old, new, step):
+    stack = shipped_rules
+    before = rules.running(stack)
+    text = rules.read(stack, HTTP_RULES)
+    assert old in text
+    with pytest.raises(rules.RuleError) as caught:
+        rules.apply(stack, HTTP_RULES, text.replace(old, new, 1))
+    assert caught.value.step == step
+    assert rules.read(stack, HTTP_RULES) == text
+    assert_unchanged(stack, before)
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("name", ["extra.yaml", "sub/extra.yml", "../extra.yml"])
+def test_file_outside_the_rule_glob_is_refused(shipped_rules, name):
+    stack = shipped_rules
+    before = rules.running(stack)
+    with pytest.raises(rules.RuleError, match="outside the rule_files globs"):
+        rules.apply(stack, name, rules.read(stack, HTTP_RULES))
+    assert not (stack.rules_dir / name).exists()
+    assert_unchanged(stack, before)
+
+
+@pytest.mark.stack
+def test_reload_refused_by_prometheus_restores_the_previous_file(shipped_rules):
+    stack = shipped_rules
+    before = rules.running(stack)
+    text = rules.read(stack, HTTP_RULES)
+    # Passes every check of this file, but another file on disk is broken.
+    broken = stack.rules_dir / "zz-broken.yml"
+    broken.write_text("groups:\n  - name: x\n    rules:\n      - record: a-b\n        expr: up\n")
+    try:
+        with pytest.raises(rules.RuleApplyError) as caught:
+            rules.apply(stack, HTTP_RULES, text + "\n# edited\n")
+    finally:
+        broken.unlink()
+    assert caught.value.step == "reload"
+    assert "zz-broken.yml" in str(caught.value)
+    assert rules.read(stack, HTTP_RULES) == text
+    stack.reload()
+    assert_unchanged(stack, before)
+
+
+@pytest.mark.stack
+def test_rule_file_missed_by_the_glob_fails_confirmation(shipped_rules):
+    stack = shipped_rules
+    stray: Path = stack.rules_dir / "stray.yaml"
+    stray.write_text(
+        "groups:\n  - name: stray\n    rules:\n      - record: a:b:c\n        expr: 1\n"
+    )
+    with pytest.raises(rules.RuleApplyError, match=r"stray\.yaml: group stray is not loaded"):
+        rules.confirm(stack, timeout=1)
+
+
+@pytest.mark.stack
+def test_rule_editor_shows_a_refused_name_with_its_line(stack):
+    from promlab.widgets import RuleEditor
+
+    editor = RuleEditor(stack, HTTP_RULES)
+    old = "record: job:http_requests:rate1m"
+    editor.text.value = editor.text.value.replace(old, "record: api-error-ratio", 1)
+    assert editor.validate() is False
+    assert "(line " in editor.result.value
+    assert "api-error-ratio" in editor.result.value
+    assert rules.read(stack, HTTP_RULES) != editor.text.value
