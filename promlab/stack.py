@@ -217,10 +217,13 @@ class Stack:
         for name in ("prometheus", "alertmanager"):
             answer = requests.post(f"{self.url(name)}/-/reload", timeout=30)
             if answer.status_code != 200:
+                # The HTTP answer is generic; the log line names the bad rule or key.
+                errors = [line for line in self.logs(name, 30).splitlines() if "err" in line]
+                cause = f"\nits log says: {errors[-1][-600:]}" if errors else ""
                 raise StackError(
                     f"{name} refused to reload (HTTP {answer.status_code}): "
                     f"{answer.text.strip()[:800]}; it keeps running its previous "
-                    f"configuration. Details: logs('{name}')"
+                    f"configuration.{cause}\nDetails: logs('{name}')"
                 )
         log.info("prometheus and alertmanager reloaded")
 
