@@ -217,9 +217,8 @@ class Stack:
         for name in ("prometheus", "alertmanager"):
             answer = requests.post(f"{self.url(name)}/-/reload", timeout=30)
             if answer.status_code != 200:
-                # The HTTP answer is generic; the log line names the bad rule or key.
-                errors = [line for line in self.logs(name, 30).splitlines() if "err" in line]
-                cause = f"\nits log says: {errors[-1][-600:]}" if errors else ""
+                cause = _first_of_last_errors(self.logs(name, 30))
+                cause = f"\nits log says: {cause[-600:]}" if cause else ""
                 raise StackError(
                     f"{name} refused to reload (HTTP {answer.status_code}): "
                     f"{answer.text.strip()[:800]}; it keeps running its previous "
@@ -632,6 +631,17 @@ class LocalStack(Stack):
                 )
             )
         return programs
+
+
+def _first_of_last_errors(log_text: str) -> str:
+    # A refused reload logs its cause first, then generic summaries: keep the cause.
+    burst: list[str] = []
+    for line in reversed(log_text.splitlines()):
+        if "level=error" in line:
+            burst.append(line)
+        elif burst:
+            break
+    return burst[-1] if burst else ""
 
 
 def _default_profile() -> str:

@@ -9,7 +9,12 @@ import requests
 
 from conftest import leftovers
 from promlab import binaries, ports
-from promlab.errors import BinaryNotFoundError, PortInUseError, ServiceNotReadyError
+from promlab.errors import (
+    BinaryNotFoundError,
+    PortInUseError,
+    ServiceNotReadyError,
+    StackError,
+)
 from promlab.stack import DEFAULT_PORTS, JOBS, SERVICES, Stack
 
 pytestmark = pytest.mark.stack
@@ -138,3 +143,27 @@ def test_context_manager_starts_and_stops(run_dir) -> None:
         assert requests.get(stack.url("inbox") + "/healthz", timeout=5).status_code == 200
     assert leftovers(stack) == []
     assert not stack.is_running()
+
+
+def test_refused_reload_names_the_cause_and_keeps_the_old_rules(stack: Stack) -> None:
+    broken = stack.rules_dir / "zz-broken.rules.yml"
+    broken.write_text(
+        "groups:\n  - name: broken\n    rules:\n      - record: ok:metric\n        expr: sum(\n"
+    )
+    try:
+        with pytest.raises(StackError) as caught:
+            stack.reload()
+        assert "its log says" in str(caught.value)
+        assert "zz-broken" in str(caught.value)
+        assert last_reload_ok(stack) is False
+    finally:
+        broken.unlink()
+        stack.reload()
+    assert last_reload_ok(stack) is True
+
+
+def last_reload_ok(stack: Stack) -> bool:
+    """Read Prometheus's own reload gauge straight from its /metrics."""
+    text = requests.get(f"{stack.url('prometheus')}/metrics", timeout=10).text
+    line = next(x for x in text.splitlines() if x.startswith("prometheus_config_last_reload_s"))
+    return line.split()[-1] == "1"
