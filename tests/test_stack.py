@@ -165,5 +165,6 @@ def test_refused_reload_names_the_cause_and_keeps_the_old_rules(stack: Stack) ->
 def last_reload_ok(stack: Stack) -> bool:
     """Read Prometheus's own reload gauge straight from its /metrics."""
     text = requests.get(f"{stack.url('prometheus')}/metrics", timeout=10).text
-    line = next(x for x in text.splitlines() if x.startswith("prometheus_config_last_reload_successful "))
+    gauge = "prometheus_config_last_reload_successful "
+    line = next(x for x in text.splitlines() if x.startswith(gauge))
     return line.split()[-1] == "1"
