@@ -1,6 +1,7 @@
 """`promlab`: start, inspect and stop the lab from a terminal."""
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -8,6 +9,7 @@ import click
 
 from promlab.errors import BinaryNotFoundError, PortInUseError, ServiceNotReadyError, StackError
 from promlab.stack import SERVICES, Stack
+from promlab.traffic import Traffic, set_faults
 
 T = TypeVar("T")
 FAILURES = (BinaryNotFoundError, PortInUseError, ServiceNotReadyError, StackError, ValueError)
@@ -68,6 +70,67 @@ def status(obj: dict) -> None:
 def logs(obj: dict, service: str, lines: int) -> None:
     """Print the last lines a service wrote."""
     click.echo(Stack(obj["name"]).logs(service, lines))
+
+
+@main.command()
+@click.option("--target", type=click.Choice(["web", "api"]), default="web", show_default=True)
+@click.option("--rate", type=float, default=10, show_default=True, help="Requests/s, 0: max.")
+@click.option("--concurrency", type=int, default=4, show_default=True, help="Worker threads.")
+@click.option(
+    "--duration", type=float, default=60, show_default=True, help="Seconds, 0: until Ctrl-C."
+)
+@click.option(
+    "--mix",
+    default="normal=1",
+    show_default=True,
+    help="Weights of normal, slow (web only), error_prone, db_heavy: e.g. normal=1,slow=0.2.",
+)
+@click.option("--error-ratio", type=float, help="Make the target fail this share (0-1), then heal.")
+@click.option("--latency", type=float, help="Add this many seconds to each answer, then heal.")
+@click.pass_obj
+def traffic(
+    obj: dict,
+    target: str,
+    rate: float,
+    concurrency: int,
+    duration: float,
+    mix: str,
+    error_ratio: float | None,
+    latency: float | None,
+) -> None:
+    """Send paced traffic to web or api, printing counts each second."""
+    stack = Stack(obj["name"])
+    faults = {"error_ratio": error_ratio, "extra_latency_seconds": latency}
+    faults = {knob: value for knob, value in faults.items() if value is not None}
+    weights = _run(lambda: _parse_mix(mix))
+    load = _run(
+        lambda: Traffic(stack, target, rate or None, concurrency, duration or None, weights)
+    )
+    if faults:
+        _run(lambda: set_faults(stack, target, **faults))
+    try:
+        load.start()
+        while load.running:
+            time.sleep(1)
+            click.echo(load.stats().summary())
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        stats = load.stop()
+        if faults:
+            _run(lambda: set_faults(stack, target, error_ratio=0, extra_latency_seconds=0))
+    click.echo(f"done: {stats.summary()}; by status {dict(sorted(stats.by_status.items()))}")
+
+
+def _parse_mix(text: str) -> dict[str, float]:
+    weights = {}
+    for part in filter(None, text.split(",")):
+        kind, _, weight = part.partition("=")
+        try:
+            weights[kind.strip()] = float(weight or 1)
+        except ValueError:
+            raise ValueError(f"mix part {part!r} is not kind=weight, e.g. slow=0.2") from None
+    return weights
 
 
 def _run(action: Callable[[], T]) -> T:
