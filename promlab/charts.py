@@ -12,12 +12,14 @@ the widget is closed.
 """
 
 import logging
+import re
 import threading
 import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from html import escape
 from typing import Any
 
@@ -26,7 +28,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from promlab import promql
+from promlab import panels, promql
 from promlab.stack import Stack
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ Exprs = str | Sequence[str] | Mapping[str, str]
 # Longest legend entry before it is shortened; plotly gives the legend no wrap.
 LEGEND_WIDTH = 60
 HEIGHT = 320
+# A Grafana-style legend template: "{{route}}" becomes the series' route label.
+TEMPLATE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 _live: "weakref.WeakSet[LiveChart]" = weakref.WeakSet()
 
@@ -49,7 +53,11 @@ class Trace:
 
 
 def name_exprs(exprs: Exprs) -> dict[str, str]:
-    """Return {legend name: expression}; a bare expression names itself."""
+    """Return {legend name: expression}; a bare expression names itself.
+
+    A name may be a legend template such as "{{route}}": each series is then named
+    by its own labels, as in Grafana.
+    """
     if isinstance(exprs, str):
         return {exprs: exprs}
     if isinstance(exprs, Mapping):
@@ -107,7 +115,9 @@ def to_traces(frames: Mapping[str, pd.DataFrame], prefix: bool = False) -> list[
             values = dict(zip(labels, key if isinstance(key, tuple) else (key,), strict=True))
             label = ", ".join(f"{k}={values[k]}" for k in varying)
             legend = label or name
-            if prefix and label:
+            if TEMPLATE.search(name):
+                legend = TEMPLATE.sub(partial(_label, values), name)
+            elif prefix and label:
                 legend = f"{name}: {label}"
             y = series.set_index("timestamp")["value"].reindex(grid)
             points = [None if pd.isna(v) else float(v) for v in y]
@@ -281,6 +291,62 @@ def live(exprs: Exprs, stack: Stack | None = None, **options: Any) -> LiveChart:
     return LiveChart(exprs, stack, **options).start()
 
 
+class DashboardView:
+    """Live charts of every panel of one dashboard in configs/panels.yml.
+
+    The same queries Grafana's generated dashboard shows, drawn in the notebook.
+    Display it as the last line of a cell; `stop()` ends every chart's refreshes.
+    """
+
+    def __init__(self, board: panels.Dashboard, stack: Stack | None, **options: Any) -> None:
+        self.board = board
+        self.charts = [
+            LiveChart(
+                {query.legend or panel.title: query.expr for query in panel.queries},
+                stack,
+                title=panel.title,
+                yaxis=panel.unit,
+                **options,
+            )
+            for panel in board.panels
+        ]
+        heading = widgets.HTML(f"<h3>{escape(board.title)}</h3>")
+        self.widget = widgets.VBox([heading, *(chart.widget for chart in self.charts)])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"DashboardView({self.board.uid!r}, {len(self.charts)} charts)"
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Return {panel title: Prometheus's message} for panels whose query failed."""
+        return {chart._title or "": chart.error for chart in self.charts if chart.error}
+
+    def start(self) -> "DashboardView":
+        """Start every chart."""
+        for chart in self.charts:
+            chart.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop every chart."""
+        for chart in self.charts:
+            chart.stop()
+
+
+def dashboard(uid: str, stack: Stack | None = None, **options: Any) -> DashboardView:
+    """Return the started live view of dashboard `uid` from configs/panels.yml.
+
+    Options are as for `LiveChart` (window, period, step).
+
+    Raises:
+        KeyError: no such dashboard; the message lists the known ones.
+    """
+    return DashboardView(panels.dashboard(uid), stack, **options).start()
+
+
 def stop_all() -> int:
     """Stop every live chart of this process; return how many were running."""
     charts = [chart for chart in list(_live) if chart.running]
@@ -307,6 +373,10 @@ def _layout(title: str, yaxis: str | None) -> go.Layout:
 
 def _title(exprs: Mapping[str, str]) -> str:
     return _shorten(", ".join(exprs), 90)
+
+
+def _label(values: Mapping[str, Any], match: re.Match) -> str:
+    return str(values.get(match.group(1), ""))
 
 
 def _shorten(text: str, width: int = LEGEND_WIDTH) -> str:

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from promlab import charts, promql, traffic
+from promlab import charts, panels, promql, traffic
 from promlab.stack import Stack
 
 RATE_BY_JOB = 'sum by (job) (rate(http_requests_total{job=~"web|api"}[1m]))'
@@ -70,6 +70,18 @@ def test_several_expressions_prefix_their_names() -> None:
     data = frame([("web", 0, 1.0), ("api", 0, 2.0)])
     names = [t.name for t in charts.to_traces({"a": data, "b": data}, prefix=True)]
     assert names == ["a: job=api", "a: job=web", "b: job=api", "b: job=web"]
+
+
+def test_legend_template_names_each_series_by_its_labels() -> None:
+    data = frame([("web", 0, 1.0), ("api", 0, 2.0)])
+    data["route"] = "/items"
+    traces = charts.to_traces({"{{job}} {{ route }}": data, "other": data}, prefix=True)
+    assert [t.name for t in traces] == [
+        "api /items",
+        "web /items",
+        "other: job=api",
+        "other: job=web",
+    ]
 
 
 def test_empty_results_give_no_traces() -> None:
@@ -147,3 +159,20 @@ def test_stop_all_stops_every_live_chart(stack: Stack) -> None:
     second = charts.live("up", stack, period=0.5)
     assert charts.stop_all() == 2
     assert not first.running and not second.running and not chart_threads()
+
+
+@pytest.mark.stack
+def test_dashboard_view_charts_every_panel_of_the_file(scraped: Stack) -> None:
+    traffic.burst(scraped, requests_total=20)
+    view = charts.dashboard("promlab-web", scraped, period=60)
+    view.stop()
+    titles = [panel.title for panel in panels.dashboard("promlab-web").panels]
+    assert [chart.figure.layout.title.text for chart in view.charts] == titles
+    assert view.errors == {}
+    routes = {trace.name for trace in view.charts[0].figure.data}
+    assert "/" in routes and not chart_threads()
+
+
+def test_unknown_dashboard_lists_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="promlab-api"):
+        charts.dashboard("promlab-cache", DownStack())
