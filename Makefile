@@ -29,10 +29,10 @@ status:
 
 lint:
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check $$(git ls-files "*.py")
 
 format:
-	$(BIN)/ruff format .
+	$(BIN)/ruff format $$(git ls-files "*.py")
 	$(BIN)/ruff check --fix .
 
 bench: install

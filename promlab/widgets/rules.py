@@ -40,9 +40,7 @@ class RuleEditor:
             ensure_option=False,
             layout=widgets.Layout(width="420px"),
         )
-        self.text = widgets.Textarea(
-            layout=widgets.Layout(width="100%", height="360px")
-        )
+        self.text = widgets.Textarea(layout=widgets.Layout(width="100%", height="360px"))
         self.validate_button = widgets.Button(description="Validate", icon="check")
         self.test_button = widgets.Button(description="Test", icon="flask")
         self.apply_button = widgets.Button(description="Apply", button_style="primary")
