@@ -307,6 +307,17 @@ def test_web_renders_items_from_a_real_api(serve):
     assert requests_count(api_registry, "/api/items", "200") == 1
 
 
+def test_item_names_from_the_api_are_html_escaped(serve):
+    class HostileCatalog(FakeCatalog):
+        def get_item(self, item_id: int) -> dict | None:
+            return {**ITEMS[0], "name": "<script>alert(1)</script>"}
+
+    api_url = serve(create_api_app({"PROMLAB_CATALOG": HostileCatalog()}, CollectorRegistry()))
+    app, _ = build_web(api_url)
+    page = app.test_client().get("/items/1").text
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
 def test_missing_item_404_passes_through_from_the_api(serve):
     api_url = serve(create_api_app({"PROMLAB_CATALOG": FakeCatalog()}, CollectorRegistry()))
     app, registry = build_web(api_url)
