@@ -29,7 +29,7 @@ from typing import Any
 import requests
 import yaml
 
-from promlab import binaries, profiles, promql
+from promlab import binaries, profiles, promql, slo
 from promlab.errors import StackError
 from promlab.paths import CONFIGS
 from promlab.stack import Stack
@@ -381,8 +381,8 @@ def grade(
     Returns:
         "passed: ..." or "not yet: <why>"; never raises for a wrong answer.
     """
-    if "TODO" in text:
-        return "not yet: replace every TODO in the rule file"
+    if slo.BLANK in text:
+        return f"not yet: fill in every {slo.BLANK} in the rule file"
     try:
         apply(stack, name, text, run_tests=False)
     except (RuleError, RuleApplyError) as error:

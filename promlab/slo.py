@@ -59,6 +59,9 @@ import yaml
 from promlab import binaries, profiles
 from promlab.paths import CONFIGS
 
+# What exercise cells leave for the learner to fill in.
+BLANK = "___"
+
 log = logging.getLogger(__name__)
 
 SPECS_DIR = CONFIGS / "slo"
@@ -665,6 +668,8 @@ def try_spec(text: str) -> str:
         "passed: ..." naming the alerts and tests, or "not yet: <why>"; never
         raises for a wrong spec.
     """
+    if BLANK in text:
+        return f"not yet: fill in every {BLANK} in the spec"
     try:
         spec = parse(text)
         with tempfile.TemporaryDirectory(prefix="promlab-slo-") as tmp:

@@ -135,3 +135,11 @@ def test_idle_service_records_zero_error_ratio_on_the_stack(stack):
     for window in slo.windows(spec, slo.timing()):
         frame = promql.wait_for(slo.selector(spec, window), stack, timeout=30)
         assert not frame["value"].isna().any(), window
+
+
+def test_exercise_spec_with_blanks_asks_for_them_and_a_full_one_passes():
+    blank = (CONFIGS / "slo" / "api-latency.yml").read_text().replace("0.99", slo.BLANK, 1)
+    assert slo.BLANK in blank
+    assert slo.try_spec(blank) == "not yet: fill in every ___ in the spec"
+    verdict = slo.try_spec((CONFIGS / "slo" / "api-latency.yml").read_text())
+    assert verdict.startswith("passed: ApiLatency")
