@@ -1,7 +1,9 @@
 """Behaviour of the api service, without and with a real database."""
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
+import psycopg2
 import pytest
 import requests
 from prometheus_client import CollectorRegistry
@@ -253,3 +255,26 @@ def test_stack_pool_gauges_are_exposed(stack):
     assert maximum >= 1
     assert 0 <= in_use <= maximum
     assert 0 <= idle <= maximum
+
+
+@pytest.mark.stack
+def test_stack_pool_keeps_its_connections_under_concurrent_requests(stack):
+    url = f"{stack.url('api')}/api/items/1"
+    sql = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+
+    def sessions() -> int:
+        with psycopg2.connect(stack.dsn("superuser")) as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchone()[0]
+
+    def hit(_: int) -> int:
+        with requests.Session() as session:
+            return sum(session.get(url, timeout=10).status_code == 200 for _ in range(25))
+
+    before = sessions()
+    with ThreadPoolExecutor(8) as pool:
+        answered = sum(pool.map(hit, range(8)))
+    opened = sessions() - before - 1  # less the session that counted
+    assert answered == 200
+    maximum = scrape(stack.url("api"))[("api_db_pool_max_connections", ())]
+    assert opened <= maximum, f"{opened} new sessions for 200 requests"

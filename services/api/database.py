@@ -87,6 +87,11 @@ class Database:
                     connect_timeout=CONNECT_TIMEOUT_SECONDS,
                     application_name="promlab-api",
                 )
+                # psycopg2 closes every returned connection beyond `minconn`, so under
+                # concurrency each extra request would open and close a PostgreSQL
+                # session of its own (a connection storm of the pool's making, and five
+                # times slower). Connections it opened are kept, up to the maximum.
+                self._pool.minconn = self.max_connections
                 log.info("database pool ready (max %d)", self.max_connections)
         return self._pool
 
