@@ -95,8 +95,9 @@ def run_generator(stack: Stack, seconds: int, concurrency: int, route: str) -> t
 
 def measure(stack: Stack, seconds: int, concurrency: int, route: str = ROUTE) -> None:
     """Run wrk and the generator in turn; print rates, ratio and CPU use."""
+    # Warm up first: the api's pool opens its PostgreSQL sessions (processes) here.
+    traffic.burst(stack, requests_total=50, concurrency=8)
     groups = stack_processes(stack)
-    traffic.burst(stack, requests_total=50)  # warm up pools and caches
     cpu_count = psutil.cpu_count()
     print(f"route: GET {stack.url('web')}{route}; {seconds} s per tool; {cpu_count} CPUs")
 
