@@ -83,7 +83,7 @@ def logs(obj: dict, service: str, lines: int) -> None:
     "--mix",
     default="normal=1",
     show_default=True,
-    help="Weights of normal, slow (web only), error_prone, db_heavy: e.g. normal=1,slow=0.2.",
+    help="Weights of normal, slow, error_prone, db_heavy: e.g. normal=1,slow=0.2.",
 )
 @click.option("--error-ratio", type=float, help="Make the target fail this share (0-1), then heal.")
 @click.option("--latency", type=float, help="Add this many seconds to each answer, then heal.")

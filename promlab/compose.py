@@ -51,6 +51,8 @@ COMPOSE_ADDRESSES: dict[str, str] = {
     "prometheus": "localhost:9090",
     "alertmanager": "alertmanager:9093",
 }
+# Where docker-compose.yml mounts the rules folder into the Prometheus container.
+CONTAINER_RULES = Path("/etc/prometheus/rules")
 PASSWORD_FILES = ("db_superuser_password", "db_app_password", "db_monitor_password")
 
 
@@ -348,29 +350,26 @@ class ComposeStack(Stack):
             *args,
             env={
                 "PROMLAB_COMPOSE_DIR": str(self.run_dir),
-                "PROMLAB_COMPOSE_RULES": str(self._mounted_rules()),
+                "PROMLAB_COMPOSE_RULES": str(self.loaded_rules_dir()),
             },
         )
 
     def _containers(self) -> dict[str, dict]:
         return containers(env={"PROMLAB_COMPOSE_DIR": str(self.run_dir)})
 
-    def _mounted_rules(self) -> Path:
-        timing = profiles.load(self.profile)
-        return self.run_dir / "rules" if timing.alert_for else self.rules_dir
+    def prometheus_rules_dir(self) -> Path:
+        """Return the rules folder as the Prometheus container sees it."""
+        return CONTAINER_RULES
 
     def _write_configs(self) -> None:
         """Render prometheus.yml and alertmanager.yml for the compose network."""
         config = self.run_dir / "config"
         config.mkdir(parents=True, exist_ok=True)
         timing = profiles.load(self.profile)
-        if timing.alert_for:
-            profiles.render_rules(timing, self.rules_dir, self.run_dir / "rules")
+        if self.loaded_rules_dir() != self.rules_dir:
+            profiles.render_rules(timing, self.rules_dir, self.loaded_rules_dir())
         prometheus = render.prometheus_config(
-            COMPOSE_ADDRESSES,
-            "alertmanager:9093",
-            Path("/etc/prometheus/rules"),
-            profile=timing,
+            COMPOSE_ADDRESSES, "alertmanager:9093", CONTAINER_RULES, profile=timing
         )
         (config / "prometheus.yml").write_text(prometheus)
         names = render.secret_files(self.alertmanager_source)

@@ -64,6 +64,11 @@ class Profile:
         return self.alert_for.get(alert, default)
 
 
+def renders_rules(profile: Profile) -> bool:
+    """Tell whether `profile` runs rule files rendered for it, not the shipped ones."""
+    return profile.name != DEFAULT or bool(profile.alert_for)
+
+
 def parse_duration(text: str) -> float:
     """Return a Prometheus duration such as "1m30s" in seconds.
 
@@ -146,10 +151,12 @@ def check(profile: Profile) -> None:
 
 
 def render_rules(profile: Profile, source_dir: Path, target_dir: Path) -> list[Path]:
-    """Write the rule files of `source_dir` into `target_dir` with the profile's `for`.
+    """Write the rule files of `source_dir` into `target_dir` with the profile's timing.
 
-    Files without an alert the profile changes are copied byte for byte; the
-    others are re-serialised (their comments stay in the source files).
+    Alerts get the profile's `for`; the SLO files generated from configs/slo are
+    generated again with the profile's windows (the shipped ones are compressed
+    for the classroom). Files the profile does not change are copied byte for
+    byte; the others are re-serialised (their comments stay in the source files).
 
     Raises:
         ProfileError: the profile names an alert no rule file defines.
@@ -158,9 +165,12 @@ def render_rules(profile: Profile, source_dir: Path, target_dir: Path) -> list[P
     for stale in target_dir.glob("*.yml"):
         stale.unlink()
     written, seen = [], set()
+    slo_files = _slo_files(profile)
     for source in sorted(source_dir.glob("*.yml")):
-        doc = yaml.safe_load(source.read_text()) or {}
-        changed = False
+        text = source.read_text()
+        generated = _slo_file(slo_files, source.name, text)
+        doc = yaml.safe_load(generated or text) or {}
+        changed = generated is not None
         for group in doc.get("groups", []):
             for rule in group.get("rules", []):
                 name = rule.get("alert")
@@ -173,7 +183,8 @@ def render_rules(profile: Profile, source_dir: Path, target_dir: Path) -> list[P
                     changed = True
         target = target_dir / source.name
         if changed:
-            header = f"# Rendered from {source.name} with the {profile.name} profile.\n"
+            made = f"configs/slo windows and the {profile.name}" if generated else "the"
+            header = f"# Rendered from {source.name} with {made} profile.\n"
             target.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=100))
         else:
             shutil.copyfile(source, target)
@@ -186,6 +197,43 @@ def render_rules(profile: Profile, source_dir: Path, target_dir: Path) -> list[P
         )
     log.debug("rendered %d rule files into %s (%s)", len(written), target_dir, profile.name)
     return written
+
+
+def _slo_files(profile: Profile) -> dict[str, tuple[str, str]]:
+    """Return {rule file name: (classroom text, text for `profile`)} of every SLO spec."""
+    if profile.name == DEFAULT:
+        return {}
+    # promlab.slo builds on this module: imported here, when it is needed.
+    from promlab import slo
+
+    files = {}
+    for name in slo.names():
+        spec = slo.load(name)
+        classroom = slo.generate(spec, DEFAULT)
+        for relative, text in slo.generate(spec, profile.name).items():
+            if relative.startswith("rules/"):
+                files[Path(relative).name] = (classroom[relative], text)
+    return files
+
+
+def _slo_file(slo_files: dict[str, tuple[str, str]], name: str, text: str) -> str | None:
+    """Return the profile's version of an SLO rule file, or None to keep `text`.
+
+    The SLO windows are compressed in class: a file generated from a spec is
+    generated again with the profile's windows. A file edited by hand is kept
+    as it is, since regenerating it would drop the edit.
+    """
+    if name not in slo_files:
+        return None
+    classroom, wanted = slo_files[name]
+    if text != classroom:
+        log.warning(
+            "%s is not what its spec in configs/slo generates; it keeps its classroom "
+            "windows. Edit the spec and regenerate the file to run production windows.",
+            name,
+        )
+        return None
+    return wanted
 
 
 def unit_test_files(profile: Profile) -> list[Path]:

@@ -133,10 +133,9 @@ def check_location(stack: Stack, name: str) -> Path:
     """
     patterns = rule_globs(stack)
     target = stack.rules_dir / name
-    rendered = stack.run_dir / "rules"
+    seen_as = stack.prometheus_rules_dir()
     loaded = any(
-        fnmatch(Path(name).name, Path(p).name) and Path(p).parent in (stack.rules_dir, rendered)
-        for p in patterns
+        fnmatch(Path(name).name, Path(p).name) and Path(p).parent == seen_as for p in patterns
     )
     if "/" in name or os.sep in name or not loaded:
         raise RuleError(
@@ -148,9 +147,11 @@ def check_location(stack: Stack, name: str) -> Path:
 
 
 def rule_globs(stack: Stack) -> list[str]:
-    """Return the rule_files globs of the prometheus.yml the stack runs."""
-    # TODO(#5): the compose backend renders container paths; check_location and
-    # confirm are only tested against the local backend.
+    """Return the rule_files globs of the prometheus.yml the stack runs.
+
+    Each backend writes that file under its run directory; the compose backend's
+    globs name the folder inside the container (`stack.prometheus_rules_dir()`).
+    """
     config = stack.run_dir / "config" / "prometheus.yml"
     if not config.is_file():
         raise StackError(f"{config} does not exist; start the stack with Stack().up()")
@@ -414,10 +415,13 @@ def running(stack: Stack) -> dict[tuple[str, str], list[dict[str, Any]]]:
 def expected(stack: Stack) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """Return the groups the stack's rule files hold: {(file name, group): its rules}.
 
-    Files ending in .yaml count too: a rule_files glob that misses them must show.
+    Read from the folder Prometheus loads, which is rendered from `rules_dir` when
+    the profile is not the classroom one. Files ending in .yaml count too: a
+    rule_files glob that misses them must show.
     """
     groups = {}
-    for path in sorted([*stack.rules_dir.glob("*.yml"), *stack.rules_dir.glob("*.yaml")]):
+    folder = stack.loaded_rules_dir()
+    for path in sorted([*stack.rules_dir.glob("*.yaml"), *folder.glob("*.yml")]):
         doc = yaml.safe_load(path.read_text()) or {}
         for group in doc.get("groups") or []:
             groups[(path.name, group["name"])] = group.get("rules") or []

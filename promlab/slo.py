@@ -26,11 +26,10 @@ that); a unit test shows both.
 Profiles: "production" uses the windows above. "classroom" compresses time by
 `CLASSROOM_TIME_SCALE` (5): an hour becomes 12 minutes, the 5m window 1m, 30 days
 6 days, so a full outage pages within one to two and a half minutes. 1m is four
-scrapes of the production profile's 15s (field case C08): the stack runs the same
-rule files in both profiles, so the shortest window must suit the slower scrape.
-TODO(#5): a stack started with profile="production" runs these classroom windows
-with production `for`; profiles.render_rules should write the slo-* files from
-configs/slo with generate(spec, "production") instead of copying them.
+scrapes of the production profile's 15s (field case C08), so the shipped classroom
+files also load under the slower scrape. A stack started with
+profile="production" runs the production windows: `profiles.render_rules`
+generates the slo-* files again from configs/slo for that profile.
 
 How two well-known generators differ (both follow the same workbook):
 - Sloth records `slo:sli_error:ratio_rate<window>` per window from the SLI with a

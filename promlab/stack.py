@@ -102,6 +102,9 @@ class Stack:
     backend = ""
     ports: dict[str, int]
     deadline: float
+    profile: str
+    rules_dir: Path
+    run_dir: Path
 
     def __new__(cls, *args: Any, backend: str | None = None, **kwargs: Any) -> "Stack":
         if cls is Stack:
@@ -146,6 +149,20 @@ class Stack:
     def reload(self) -> None:
         """Make Prometheus and Alertmanager re-read their configuration and rules."""
         self._reload_servers()
+
+    def loaded_rules_dir(self) -> Path:
+        """Return the folder on this machine whose rule files Prometheus loads.
+
+        That is `rules_dir` itself in the classroom profile; any other profile
+        runs a copy rendered for its timing under the run directory.
+        """
+        if profiles.renders_rules(profiles.load(self.profile)):
+            return self.run_dir / "rules"
+        return self.rules_dir
+
+    def prometheus_rules_dir(self) -> Path:
+        """Return the rules folder as Prometheus sees it (its rule_files name it)."""
+        return self.loaded_rules_dir()
 
     def services(self) -> list[Service]:
         """List the stack's services with their ports and Prometheus jobs."""
@@ -534,10 +551,8 @@ class LocalStack(Stack):
         config.mkdir(parents=True, exist_ok=True)
         targets = {job: self._address(svc) for svc, job in JOBS.items()}
         timing = profiles.load(self.profile)
-        rules_dir = self.rules_dir
-        if timing.alert_for:
-            # Only a profile that changes `for` needs its own copy of the rules.
-            rules_dir = self.run_dir / "rules"
+        rules_dir = self.loaded_rules_dir()
+        if rules_dir != self.rules_dir:
             profiles.render_rules(timing, self.rules_dir, rules_dir)
         (config / "prometheus.yml").write_text(
             render.prometheus_config(

@@ -9,9 +9,11 @@ claims send times from a shared schedule, so the rate holds whatever the
 concurrency; a slow server lowers the achieved rate instead of piling up work.
 The fault knobs of web and api (`/admin/faults`) are set with `set_faults`.
 
-TODO(#3): one process of requests-based threads tops out near 700 to 800 requests
-per second on two cores (the GIL; see bench/traffic.py), about half of wrk on a
-trivial route; far above what the course's tiers serve, but not a stress tool.
+Its ceiling is one Python process: on two cores it keeps up with wrk on web's
+item page (which one gunicorn worker serves at about 700 a second), and reaches
+about half of wrk's rate on /healthz, where the client's own CPU time bounds it
+(see bench/README.md). That is far above what the course needs; for stress
+tests of a tier, use wrk.
 """
 
 import logging
@@ -74,10 +76,10 @@ ROUTES: dict[str, dict[str, tuple[Route, ...]]] = {
             Route("POST", "/orders", {"item_id": 1, "quantity": 1}),
         ),
     },
-    # TODO(#3): the api has no sleeping route, so "slow" is not offered for it;
-    # a GET /api/slow in services/api would make the two targets symmetric.
+    # web's slow page sleeps in Python; the api's slow route sleeps in a query.
     "api": {
         "normal": (Route("GET", "/api/items"), Route("GET", "/api/items/{item}")),
+        "slow": (Route("GET", "/api/slow"),),
         "error_prone": (
             Route("GET", "/api/items/{missing}"),
             Route("POST", "/api/orders", {"item_id": 1, "quantity": -1}),
@@ -142,7 +144,7 @@ class Traffic:
         concurrency: worker threads, each with one keep-alive connection.
         duration: seconds to run; None runs until `stop()`.
         mix: weights per kind of request, e.g. {"normal": 1, "db_heavy": 0.2};
-            kinds are normal, slow (web only), error_prone and db_heavy.
+            kinds are normal, slow, error_prone and db_heavy.
         timeout: seconds to wait for each answer (bounds how long `stop()` can take).
         total: stop after this many requests (None: no limit).
         base_url: send here instead of the stack's `target` URL.

@@ -1,6 +1,7 @@
 """Behaviour of the api service, without and with a real database."""
 
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
@@ -34,6 +35,10 @@ class OneItemCatalog:
     def build_report(self) -> dict:
         """Return an empty report."""
         return {"orders": 0, "units": 0, "revenue_cents": 0, "top_items": []}
+
+    def slow_query(self, seconds: float) -> float:
+        """Report the time asked for, without waiting."""
+        return seconds
 
 
 def closed_port() -> int:
@@ -180,6 +185,14 @@ class BrokenCatalog(OneItemCatalog):
         raise RuntimeError("simulated bug")
 
 
+def test_slow_route_asks_for_two_to_six_tenths_and_is_counted_by_template():
+    app, registry = build_api(PROMLAB_CATALOG=OneItemCatalog())
+    client = app.test_client()
+    waits = [client.get("/api/slow").json["seconds"] for _ in range(20)]
+    assert all(0.2 <= wait <= 0.6 for wait in waits)
+    assert requests_count(registry, "/api/slow", "200") == 20
+
+
 def test_unhandled_errors_are_counted_as_500():
     app, registry = build_api(PROMLAB_CATALOG=BrokenCatalog())
     assert app.test_client().get("/api/items").status_code == 500
@@ -242,6 +255,22 @@ def test_stack_report_aggregates_the_orders(stack):
     assert report["orders"] > 0
     assert report["top_items"]
     assert report["revenue_cents"] >= report["top_items"][0]["revenue_cents"]
+
+
+@pytest.mark.stack
+def test_stack_slow_route_spends_its_time_in_postgresql(stack):
+    url = f"{stack.url('api')}/api/slow"
+    sql = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'"
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(requests.get, url, timeout=10)
+        time.sleep(0.1)
+        with psycopg2.connect(stack.dsn("superuser")) as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            sleeping = cur.fetchone()[0]
+        response = answer.result()
+    assert response.status_code == 200
+    assert 0.2 <= response.json()["seconds"] < 1.0
+    assert sleeping == 1
 
 
 @pytest.mark.stack

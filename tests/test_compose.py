@@ -11,7 +11,7 @@ import yaml
 
 from promlab import compose, grafana, panels
 from promlab.errors import ServiceNotReadyError
-from promlab.paths import ROOT
+from promlab.paths import CONFIGS, ROOT
 from promlab.stack import LocalStack, Stack, choose_backend
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -297,3 +297,20 @@ def strip_keys(value: object, keys: set[str]) -> object:
     if isinstance(value, list):
         return [strip_keys(v, keys) for v in value]
     return value
+
+
+def test_compose_rule_edits_are_checked_against_the_container_globs(
+    fake_engine: FakeEngine, tmp_path: Path
+) -> None:
+    """A rule file the container's rule_files load is accepted; others are refused."""
+    from promlab import rules
+
+    rules_dir = tmp_path / "rules"
+    shutil.copytree(CONFIGS / "prometheus" / "rules", rules_dir)
+    stack = Stack(backend="compose", run_dir=tmp_path / "compose", rules_dir=rules_dir)
+    stack._write_configs()
+    assert rules.rule_globs(stack)[0].startswith(str(compose.CONTAINER_RULES))
+    assert rules.check_location(stack, "cache.alerts.yml") == rules_dir / "cache.alerts.yml"
+    for outside in ("cache.yaml", "sub/cache.yml"):
+        with pytest.raises(rules.RuleError, match="outside the rule_files globs"):
+            rules.check_location(stack, outside)

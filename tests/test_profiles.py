@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from promlab import binaries, profiles, render
+from promlab import binaries, profiles, render, slo
 from promlab.paths import CONFIGS
 
 RULES = CONFIGS / "prometheus" / "rules"
@@ -69,10 +69,15 @@ def test_classroom_profile_keeps_the_rule_files_as_written(tmp_path):
 
 
 def test_production_profile_changes_only_for_durations(tmp_path):
-    """The rendered production rules differ from the source only in `for`."""
+    """The rendered production rules differ from the source only in `for`.
+
+    The SLO files are the exception: they are generated with production windows.
+    """
     production = profiles.load("production")
     profiles.render_rules(production, RULES, tmp_path)
     for source in RULES.glob("*.yml"):
+        if source.name.startswith("slo-"):
+            continue
         original = yaml.safe_load(source.read_text())
         rendered = yaml.safe_load((tmp_path / source.name).read_text())
         for before, after in zip(original["groups"], rendered["groups"], strict=True):
@@ -81,6 +86,37 @@ def test_production_profile_changes_only_for_durations(tmp_path):
                     assert new.pop("for") == production.alert_for[rule["alert"]]
                     rule.pop("for")
                 assert new == rule
+
+
+def test_production_profile_runs_slo_windows_of_production(tmp_path):
+    """The 5m, 1h, 6h and 3d windows run as such, not compressed fivefold."""
+    profiles.render_rules(profiles.load("production"), RULES, tmp_path)
+    for spec in slo.names():
+        stem = slo.load(spec).stem
+        generated = slo.generate(slo.load(spec), "production")
+        for kind in ("rules", "alerts"):
+            rendered = yaml.safe_load((tmp_path / f"{stem}.{kind}.yml").read_text())
+            assert rendered == yaml.safe_load(generated[f"rules/{stem}.{kind}.yml"])
+        recorded = (tmp_path / f"{stem}.rules.yml").read_text()
+        for window in ("5m", "1h", "6h", "3d", "30d"):
+            assert f"record: slo:sli_error:ratio_rate{window}\n" in recorded
+        assert "ratio_rate12m" not in recorded
+
+
+def test_hand_edited_slo_file_keeps_its_edit_in_production(tmp_path, caplog):
+    """An SLO file that no longer matches its spec is rendered as written, with a warning."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    edited = rules / "slo-api-availability.alerts.yml"
+    edited.write_text(edited.read_text().replace("14.4", "15", 1))
+    out = tmp_path / "out"
+    profiles.render_rules(profiles.load("production"), rules, out)
+    kept = yaml.safe_load((out / edited.name).read_text())
+    assert kept["groups"] and "15" in (out / edited.name).read_text()
+    assert "ratio_rate12m" in (out / edited.name).read_text()
+    assert "slo-api-availability.alerts.yml is not what its spec" in caplog.text
+    regenerated = (out / "slo-api-availability.rules.yml").read_text()
+    assert "ratio_rate1h\n" in regenerated
 
 
 def test_profile_naming_an_unknown_alert_is_refused(tmp_path):

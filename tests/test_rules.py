@@ -179,3 +179,27 @@ def test_rule_editor_shows_a_refused_name_with_its_line(stack):
     assert "(line " in editor.result.value
     assert "api-error-ratio" in editor.result.value
     assert rules.read(stack, HTTP_RULES) != editor.text.value
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+def test_production_stack_runs_production_windows_and_confirms_edits(run_dir, tmp_path):
+    """A production stack loads rules rendered for it; an edit is confirmed there."""
+    import shutil
+
+    from promlab.paths import CONFIGS
+
+    rules_dir = tmp_path / "rules"
+    shutil.copytree(CONFIGS / "prometheus" / "rules", rules_dir)
+    stack = Stack(run_dir=run_dir, ports="auto", rules_dir=rules_dir, profile="production")
+    stack.up(wait_targets=False)
+    assert stack.loaded_rules_dir() == run_dir / "rules"
+    names = {r["name"] for g in rules.running(stack).values() for r in g}
+    assert {"slo:sli_error:ratio_rate1h", "slo:sli_error:ratio_rate3d"} <= names
+    assert "slo:sli_error:ratio_rate12m" not in names
+    text = rules.read(stack, ALERTS)
+    edited = text.replace('{job="api"} > 0.05', '{job="api"} > 0.06', 1)
+    result = rules.apply(stack, ALERTS, edited)
+    assert f"{ALERTS}: promlab" in " ".join(result.groups)
+    queries = [r["query"] for g in rules.running(stack).values() for r in g]
+    assert any('{job="api"} > 0.06' in q for q in queries)

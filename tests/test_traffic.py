@@ -26,9 +26,9 @@ def test_mix_refuses_unknown_kinds_and_names_the_known_ones() -> None:
         traffic.check_mix("web", {"burst": 1})
 
 
-def test_mix_refuses_slow_for_api_and_says_what_api_offers() -> None:
-    with pytest.raises(traffic.TrafficError, match="api use normal, error_prone, db_heavy"):
-        traffic.check_mix("api", {"slow": 1})
+def test_every_mix_kind_is_offered_for_both_tiers() -> None:
+    for target in traffic.TARGETS:
+        assert set(traffic.ROUTES[target]) == set(traffic.MIXES)
 
 
 def test_mix_drops_zero_weights_and_needs_one_positive() -> None:
@@ -95,6 +95,13 @@ def test_error_prone_mix_gets_client_errors_not_server_errors(stack: Stack) -> N
 def test_api_can_be_the_target(stack: Stack) -> None:
     stats = traffic.start(stack, target="api", rate=40, duration=1).wait(10)
     assert stats.ok == stats.sent > 0
+
+
+@pytest.mark.stack
+def test_slow_mix_on_api_takes_its_time_in_the_database(stack: Stack) -> None:
+    stats = traffic.start(stack, target="api", rate=10, duration=1, mix={"slow": 1}).wait(10)
+    assert stats.ok == stats.sent > 0
+    assert 0.2 <= stats.mean_latency < 1.0
 
 
 @pytest.mark.stack

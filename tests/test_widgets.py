@@ -37,11 +37,12 @@ def test_traffic_panel_knobs_follow_the_controls() -> None:
     assert knobs["mix"]["slow"] == 0.5
 
 
-def test_choosing_api_disables_the_slow_mix() -> None:
+def test_choosing_api_keeps_every_mix_the_api_offers() -> None:
     panel = TrafficPanel(DownStack())
     panel.mix["slow"].value = 1
     panel.target.value = "api"
-    assert panel.mix["slow"].disabled and "slow" not in panel.knobs()["mix"]
+    assert not any(slider.disabled for slider in panel.mix.values())
+    assert panel.knobs()["mix"]["slow"] == 1
 
 
 def test_refused_knobs_are_shown_in_the_output_not_raised() -> None:

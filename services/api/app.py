@@ -1,6 +1,7 @@
 """The api service: items, orders and a report over PostgreSQL."""
 
 import logging
+import random
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,8 @@ from services.common.service import create_service_app, get_parts, precreate_ser
 log = logging.getLogger(__name__)
 
 MAX_QUANTITY = 1000
+# The same spread as web's /slow page, spent inside PostgreSQL.
+SLOW_RANGE_SECONDS = (0.2, 0.6)
 
 
 def create_app(
@@ -74,6 +77,12 @@ def create_app(
     def report() -> Any:
         """Return totals over all orders and the best-selling items."""
         return jsonify(catalog.build_report())
+
+    @app.get("/api/slow")
+    def slow() -> Any:
+        """Run a 0.2 to 0.6 s query: a slow request that holds a pooled connection."""
+        seconds = catalog.slow_query(random.uniform(*SLOW_RANGE_SECONDS))
+        return jsonify(seconds=round(seconds, 3))
 
     precreate_series(app, ("503",))
     for status in ("201", "400", "404"):

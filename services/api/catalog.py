@@ -1,5 +1,6 @@
 """The queries the api runs against the app schema."""
 
+import time
 from typing import Any
 
 from services.api.database import Database
@@ -49,6 +50,13 @@ class Catalog:
         order = _as_dict(("id", "item_id", "quantity", "created_at"), row)
         order["created_at"] = order["created_at"].isoformat()
         return order
+
+    def slow_query(self, seconds: float) -> float:
+        """Run a query that takes `seconds` in PostgreSQL; return how long it took."""
+        with self.database.connection() as conn, conn.cursor() as cur:
+            began = time.monotonic()
+            cur.execute("SELECT pg_sleep(%s)", (seconds,))
+            return time.monotonic() - began
 
     def build_report(self) -> dict[str, Any]:
         """Aggregate all orders into totals and the best-selling items."""
