@@ -138,6 +138,27 @@ def test_down_after_a_killed_supervisor_reaps_every_process(run_dir) -> None:
 
 
 @pytest.mark.slow
+def test_stack_started_again_keeps_its_metrics_history_and_database(run_dir) -> None:
+    """C25: Prometheus and PostgreSQL come back on the data of the last run."""
+    stack = Stack(run_dir=run_dir, ports="auto").up()
+    order = {"item_id": 1, "quantity": 1}
+    assert requests.post(f"{stack.url('api')}/api/orders", json=order, timeout=10).ok
+    seen = 'count_over_time(up{job="prometheus"}[1h])'
+    before = prom_value(stack, seen)
+    orders = requests.get(f"{stack.url('api')}/api/report", timeout=10).json()["orders"]
+    stack.down()
+
+    again = Stack(run_dir=run_dir, ports="auto").up(wait_targets=False)
+    ready = requests.get(f"{again.url('prometheus')}/-/ready", timeout=10)
+    assert ready.status_code == 200
+    assert before is not None and (prom_value(again, seen) or 0) >= before
+    report = requests.get(f"{again.url('api')}/api/report", timeout=10).json()
+    assert report["orders"] == orders
+    again.down()
+    assert leftovers(again) == []
+
+
+@pytest.mark.slow
 def test_context_manager_starts_and_stops(run_dir) -> None:
     with Stack(run_dir=run_dir, ports="auto") as stack:
         assert requests.get(stack.url("inbox") + "/healthz", timeout=5).status_code == 200
