@@ -8,7 +8,9 @@ ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 lab: install
 	$(BIN)/promlab up
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
+	@echo "JupyterLab on http://127.0.0.1:8888, where the alerts' runbook links point."
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
+	  --ServerApp.port=8888 --ServerApp.port_retries=0 $(ROOT_FLAG)
 
 test:
 	@bash scripts/install.sh --for-tests

@@ -73,26 +73,37 @@ def find_binary(name: str) -> Path:
         BinaryNotFoundError: nothing executable was found; the message lists every
             place searched and how to install it.
     """
-    override = os.environ.get(f"PROMLAB_{name.upper()}_BIN")
-    if override:
-        if os.access(override, os.X_OK):
-            return Path(override)
-        raise BinaryNotFoundError(
-            f"PROMLAB_{name.upper()}_BIN={override} is not an executable file; "
-            "fix the path or unset the variable to search the usual places"
-        )
+    variable = f"PROMLAB_{name.upper()}_BIN"
+    override = os.environ.get(variable)
     dirs = search_dirs()
-    for exe in CANDIDATES.get(name, (name,)):
-        found = shutil.which(exe, path=os.pathsep.join(dirs))
-        if found:
-            return Path(found)
+    if override:
+        if os.path.isfile(override) and os.access(override, os.X_OK):
+            return Path(override)
+        found = _search(name, dirs)
+        usual = f"unset it to use {found}" if found else f"or install it: {install_hint(name)}"
+        raise BinaryNotFoundError(
+            f"{variable}={override} is not an executable file, and promlab looks nowhere "
+            f"else while it is set. Fix the path, or {usual} "
+            f"(the usual places are {', '.join(dirs)})"
+        )
+    found = _search(name, dirs)
+    if found:
+        return found
     names = " or ".join(CANDIDATES.get(name, (name,)))
     raise BinaryNotFoundError(
         f"{name} is not installed: looked for {names} in "
         + ", ".join(dirs)
-        + f". Install it with: {install_hint(name)}; or set PROMLAB_{name.upper()}_BIN "
+        + f". Install it with: {install_hint(name)}; or set {variable} "
         "to the program's full path"
     )
+
+
+def _search(name: str, dirs: list[str]) -> Path | None:
+    for exe in CANDIDATES.get(name, (name,)):
+        found = shutil.which(exe, path=os.pathsep.join(dirs))
+        if found:
+            return Path(found)
+    return None
 
 
 def _version_key(path: str) -> tuple[int, ...]:

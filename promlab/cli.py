@@ -35,7 +35,7 @@ def main(ctx: click.Context, name: str, verbose: bool) -> None:
 @click.pass_obj
 def up(obj: dict, auto_ports: bool, no_wait_targets: bool) -> None:
     """Start every service and wait until Prometheus scrapes each one."""
-    stack = Stack(obj["name"], ports="auto" if auto_ports else None)
+    stack = _stack(obj, ports="auto" if auto_ports else None)
     _run(lambda: stack.up(wait_targets=not no_wait_targets))
     click.echo(stack.status().to_string(index=False))
     click.echo(f"\nPrometheus:   {stack.url('prometheus')}")
@@ -49,14 +49,14 @@ def up(obj: dict, auto_ports: bool, no_wait_targets: bool) -> None:
 @click.pass_obj
 def down(obj: dict, purge: bool) -> None:
     """Stop every service; nothing is left running."""
-    _run(lambda: Stack(obj["name"]).down(purge=purge))
+    _run(lambda: _stack(obj).down(purge=purge))
 
 
 @main.command()
 @click.pass_obj
 def status(obj: dict) -> None:
     """Show each service's state, pid and address."""
-    stack = Stack(obj["name"])
+    stack = _stack(obj)
     click.echo(stack.status().to_string(index=False))
     if stack.is_running():
         click.echo()
@@ -69,7 +69,7 @@ def status(obj: dict) -> None:
 @click.pass_obj
 def logs(obj: dict, service: str, lines: int) -> None:
     """Print the last lines a service wrote."""
-    click.echo(Stack(obj["name"]).logs(service, lines))
+    click.echo(_stack(obj).logs(service, lines))
 
 
 @main.command()
@@ -99,7 +99,12 @@ def traffic(
     latency: float | None,
 ) -> None:
     """Send paced traffic to web or api, printing counts each second."""
-    stack = Stack(obj["name"])
+    stack = _stack(obj)
+    if not stack.is_running():
+        raise click.ClickException(
+            f"the stack {obj['name']!r} is not running (run directory {stack.run_dir}); "
+            "start it with: promlab up"
+        )
     faults = {"error_ratio": error_ratio, "extra_latency_seconds": latency}
     faults = {knob: value for knob, value in faults.items() if value is not None}
     weights = _run(lambda: _parse_mix(mix))
@@ -120,6 +125,8 @@ def traffic(
         if faults:
             _run(lambda: set_faults(stack, target, error_ratio=0, extra_latency_seconds=0))
     click.echo(f"done: {stats.summary()}; by status {dict(sorted(stats.by_status.items()))}")
+    if stats.sent and stats.by_status.get(0) == stats.sent:
+        raise click.ClickException(f"no request got an answer; the last error: {stats.last_error}")
 
 
 def _parse_mix(text: str) -> dict[str, float]:
@@ -131,6 +138,11 @@ def _parse_mix(text: str) -> dict[str, float]:
         except ValueError:
             raise ValueError(f"mix part {part!r} is not kind=weight, e.g. slow=0.2") from None
     return weights
+
+
+def _stack(obj: dict, **options: object) -> Stack:
+    # Bad settings (a PROMLAB_PORT_* that is no port) are refused when it is built.
+    return _run(lambda: Stack(obj["name"], **options))
 
 
 def _run(action: Callable[[], T]) -> T:

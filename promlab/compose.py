@@ -216,7 +216,7 @@ class ComposeStack(Stack):
     Args:
         profile: timing profile under configs/profiles/ (classroom by default).
         deadline: seconds the containers get to become healthy.
-        rules_dir: the rule files mounted into Prometheus.
+        rules_dir: the rule files mounted into Prometheus (default: as for `LocalStack`).
         ports, name, run_dir, alertmanager_config: accepted for the same call
             signature; custom ports are refused (the compose file fixes them).
     """
@@ -240,9 +240,7 @@ class ComposeStack(Stack):
                 "edit its `ports:` lines, or use the local backend for custom ports"
             )
         self.run_dir = Path(run_dir).resolve() if run_dir else home() / "compose"
-        self.rules_dir = Path(
-            rules_dir or os.environ.get("PROMLAB_RULES_DIR") or CONFIGS / "prometheus" / "rules"
-        ).resolve()
+        self._use_rules(rules_dir)
         self.alertmanager_source = Path(
             alertmanager_config or CONFIGS / "alertmanager" / "alertmanager.yml"
         ).resolve()
@@ -366,6 +364,7 @@ class ComposeStack(Stack):
         config = self.run_dir / "config"
         config.mkdir(parents=True, exist_ok=True)
         timing = profiles.load(self.profile)
+        self._sync_rules()
         if self.loaded_rules_dir() != self.rules_dir:
             profiles.render_rules(timing, self.rules_dir, self.loaded_rules_dir())
         prometheus = render.prometheus_config(

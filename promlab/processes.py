@@ -164,6 +164,17 @@ class Supervisor:
             _wait_gone([pid], timeout, "supervisord")
         self.reap()
 
+    def leftovers(self) -> dict[str, int]:
+        """Return {program: pid} of processes that outlived their supervisord."""
+        if self.is_running() or not self.pids.exists():
+            return {}
+        found = {}
+        for path in sorted(self.pids.glob("*.pid")):
+            proc = _live_process(path)
+            if proc is not None:
+                found[path.stem] = proc.pid
+        return found
+
     def reap(self, timeout: float = 10) -> list[str]:
         """Terminate processes named by pid files whose supervisord is gone.
 

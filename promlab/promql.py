@@ -77,7 +77,8 @@ def query(expr: str, stack: Stack | None = None, at: TimeLike = None) -> pd.Data
 
     Returns:
         A frame with a column per label and a float `value` column; a scalar result
-        is one row with only `value`; an empty result is an empty frame with `value`.
+        is one row with only `value` (a string result too, its `value` a string); an
+        empty result is an empty frame with `value`.
 
     Raises:
         PromQLError: the expression is not valid PromQL (Prometheus's message).
@@ -88,7 +89,10 @@ def query(expr: str, stack: Stack | None = None, at: TimeLike = None) -> pd.Data
     if isinstance(result, dict) or (result and not isinstance(result[0], dict)):
         # A scalar or string result: Prometheus answers [time, "value"].
         pair = result["result"] if isinstance(result, dict) else result
-        return pd.DataFrame({"value": [float(pair[1])]})
+        try:
+            return pd.DataFrame({"value": [float(pair[1])]})
+        except ValueError:
+            return pd.DataFrame({"value": [str(pair[1])]})
     rows = [{**series["metric"], "value": float(series["value"][1])} for series in result]
     if not rows:
         return pd.DataFrame({"value": pd.Series(dtype=float)})
@@ -295,7 +299,7 @@ def wait_for_alert(
         reached,
         timeout,
         f"alert {name} not {state} after {timeout:.0f} s; check its expression in "
-        "configs/prometheus/rules and that traffic and faults are on",
+        "the stack's rules (stack.rules_dir) and that traffic and faults are on",
     )
 
 

@@ -45,13 +45,21 @@ _YAML_LINE = re.compile(r"line (?P<line>\d+)")
 _RANGE = re.compile(r"\[(?P<window>[0-9a-z]+)(?::[0-9a-z]*)?\]")
 _NUMBER = re.compile(r"(?<![\w.:\"])\d+(?:\.\d*)?(?:[eE][+-]?\d+)?(?![\w.])")
 CONFIRM_TIMEOUT = 10.0
+_AGGREGATION = r"(?:sum|avg|min|max|count|group|stddev|stdvar|topk|bottomk|quantile)"
+_RATE_OF_AGGREGATE = re.compile(
+    rf"\b(?P<function>rate|irate|increase)\s*\(\s*(?P<aggregation>{_AGGREGATION})\b"
+)
+_QUANTILE = re.compile(r"\bhistogram_quantile\s*\(")
+_GROUPING = r"(?:by|without)\s*\([^)]*\)"
+_AGGREGATED = re.compile(rf"(?P<aggregation>{_AGGREGATION})\s*(?P<grouping>{_GROUPING})?\s*\(")
+_TRAILING_GROUPING = re.compile(rf"\s*{_GROUPING}")
 
 
 class RuleError(ValueError):
     """A rule file was refused; nothing was written and the running rules are unchanged.
 
     Attributes:
-        step: "location", "names", "windows", "check" or "test".
+        step: "location", "yaml", "names", "windows", "queries", "check" or "test".
         line: the line of the rule file that caused it, when known.
     """
 
@@ -239,18 +247,62 @@ def check_windows(text: str, scrape_interval: float) -> tuple[list[Problem], lis
     return errors, warnings
 
 
+def check_queries(text: str) -> list[Problem]:
+    """Return expressions that cannot mean what they say, with their lines.
+
+    Two well-known traps: rate() of an aggregation, where a restarted instance's
+    counter reset shows as a huge spike (C11: rate first, then aggregate); and
+    histogram_quantile over an aggregation that drops `le`, which is always
+    empty (C09).
+    """
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return []
+    problems = []
+    for rule in _rule_nodes(root):
+        expr = rule.get("expr")
+        if not isinstance(expr, yaml.ScalarNode):
+            continue
+        line = expr.start_mark.line + 1
+        problems += [Problem(line, message) for message in expression_problems(str(expr.value))]
+    return problems
+
+
+def expression_problems(query: str) -> list[str]:
+    """Return why a PromQL expression cannot mean what it says (see `check_queries`)."""
+    found = []
+    outer = _RATE_OF_AGGREGATE.search(query)
+    if outer:
+        found.append(
+            f"{outer['function']}() of {outer['aggregation']}(...): a counter reset of "
+            "one instance shows as a spike in the total. Rate first, then aggregate: "
+            f"{outer['aggregation']}(rate(x[5m]))"
+        )
+    return found + _quantile_problems(query)
+
+
 def validate(text: str, name: str = "candidate.yml", scrape_interval: float = 5.0) -> list[str]:
     """Check names, windows and `promtool check rules`; return warnings.
 
     Raises:
         RuleError: the first problem, with its line, in plain words.
     """
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = Problem(mark.line + 1 if mark else None, f"{error}")
+        raise _refuse("yaml", text, [problem]) from None
     problems = check_names(text)
     if problems:
         raise _refuse("names", text, problems)
     errors, warnings = check_windows(text, scrape_interval)
     if errors:
         raise _refuse("windows", text, errors)
+    problems = check_queries(text)
+    if problems:
+        raise _refuse("queries", text, problems)
     with tempfile.TemporaryDirectory(prefix="promlab-rules-") as tmp:
         path = Path(tmp) / Path(name).name
         path.write_text(text)
@@ -502,11 +554,76 @@ def _rule_nodes(root: yaml.Node | None) -> list[dict[str, yaml.Node]]:
     return found
 
 
+def _quantile_problems(query: str) -> list[str]:
+    """Return a message for each histogram_quantile whose buckets lose `le`."""
+    found = []
+    for match in _QUANTILE.finditer(query):
+        argument = _second_argument(query, match.end())
+        head = _AGGREGATED.match(argument)
+        if head is None:
+            continue  # raw buckets or a recorded series keep their labels
+        grouping = head["grouping"]
+        if grouping is None:
+            # The clause may also follow the parentheses: sum(...) by (le).
+            inner_end = _closing(argument, head.end() - 1)
+            grouping = _TRAILING_GROUPING.match(argument, inner_end + 1)
+            grouping = grouping.group(0) if grouping else None
+        labels, keep = _grouping_labels(grouping)
+        if (keep and "le" not in labels) or (not keep and "le" in labels):
+            clause = grouping.strip() if grouping else "no by clause"
+            found.append(
+                f"histogram_quantile over {head['aggregation']} with {clause} drops the le "
+                "label of the buckets, so the result is always empty; keep it: "
+                f"{head['aggregation']} by (le, ...)"
+            )
+    return found
+
+
+def _second_argument(query: str, start: int) -> str:
+    """Return what follows the first top-level comma of the call opened before `start`."""
+    depth = 0
+    for index in range(start, len(query)):
+        char = query[index]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth == 0:
+                return ""
+            depth -= 1
+        elif char == "," and depth == 0:
+            return query[index + 1 :].lstrip()
+    return ""
+
+
+def _closing(text: str, opening: int) -> int:
+    """Return the index of the parenthesis that closes the one at `opening`."""
+    depth = 0
+    for index in range(opening, len(text)):
+        if text[index] == "(":
+            depth += 1
+        elif text[index] == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+    return len(text)
+
+
+def _grouping_labels(clause: str | None) -> tuple[set[str], bool]:
+    """Return (labels, True for by / False for without); no clause keeps nothing."""
+    if not clause:
+        return set(), True
+    keyword, _, rest = clause.strip().partition("(")
+    labels = {label.strip() for label in rest.rstrip(") ").split(",") if label.strip()}
+    return labels, keyword.strip() == "by"
+
+
 def _refuse(step: str, text: str, problems: list[Problem]) -> RuleError:
     described = "\n".join(p.describe(text) for p in problems)
     words = {
+        "yaml": "the file is not valid YAML",
         "names": "a rule name is invalid",
         "windows": "a range window is too short for the scrape interval",
+        "queries": "an expression cannot give what it is meant to",
         "check": "promtool check rules refused it",
     }
     return RuleError(

@@ -21,7 +21,7 @@ import requests
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 from tqdm.auto import tqdm
 
-from promlab import binaries, ports, postgres, probes, profiles, render
+from promlab import binaries, ports, postgres, probes, profiles, render, workspace
 from promlab.errors import ServiceNotReadyError, StackError
 from promlab.paths import CONFIGS, ROOT, SECRETS, home
 from promlab.processes import DEAD_STATES, Program, Supervisor
@@ -150,6 +150,15 @@ class Stack:
         """Make Prometheus and Alertmanager re-read their configuration and rules."""
         self._reload_servers()
 
+    def _use_rules(self, rules_dir: str | Path | None) -> None:
+        """Take the rules folder; by default the lab's copy, which follows the shipped files."""
+        self.rules_dir = Path(rules_dir).resolve() if rules_dir else workspace.default_rules_dir()
+        self._rules_follow_shipped = self.rules_dir == workspace.lab_rules_dir()
+
+    def _sync_rules(self) -> None:
+        if self._rules_follow_shipped:
+            workspace.sync_rules(self.rules_dir)
+
     def loaded_rules_dir(self) -> Path:
         """Return the folder on this machine whose rule files Prometheus loads.
 
@@ -260,8 +269,9 @@ class LocalStack(Stack):
             "auto" for free ports, or a dict overriding some services' ports.
             `PROMLAB_PORTS=auto` makes "auto" the default.
         run_dir: an explicit run directory (wins over `name`).
-        rules_dir: the rule files Prometheus loads (`PROMLAB_RULES_DIR`, else
-            configs/prometheus/rules).
+        rules_dir: the rule files Prometheus loads (`PROMLAB_RULES_DIR`, else the
+            lab's copy `<PROMLAB_HOME>/rules`, which follows configs/prometheus/rules
+            except where the learner edited it).
         alertmanager_config: the Alertmanager file to render (configs/alertmanager/...).
         deadline: seconds each service gets to become ready.
         profile: timing profile under configs/profiles/ ("classroom" or "production");
@@ -284,9 +294,7 @@ class LocalStack(Stack):
     ) -> None:
         self.run_dir = Path(run_dir).resolve() if run_dir else home() / name
         self.requested_ports = ports if ports is not None else os.environ.get("PROMLAB_PORTS")
-        self.rules_dir = Path(
-            rules_dir or os.environ.get("PROMLAB_RULES_DIR") or CONFIGS / "prometheus" / "rules"
-        ).resolve()
+        self._use_rules(rules_dir)
         self.alertmanager_source = Path(
             alertmanager_config or CONFIGS / "alertmanager" / "alertmanager.yml"
         ).resolve()
@@ -400,16 +408,29 @@ class LocalStack(Stack):
         return postgres.dsn(role, pw[role], self.ports["postgres"])
 
     def status(self) -> pd.DataFrame:
-        """Return one row per service: state, pid, address, uptime."""
+        """Return one row per service: state, pid, address, uptime.
+
+        A service whose supervisor was killed but which still runs is ORPHANED;
+        `down()` stops it.
+        """
         states = self.supervisor.states()
+        orphans = self.supervisor.leftovers()
+        if orphans:
+            log.warning(
+                "the supervisor of %s is gone but %s still run; down() stops them",
+                self.run_dir,
+                ", ".join(sorted(orphans)),
+            )
+            self.ports = self._last_ports() or self.ports
         rows = []
         for svc in self.services():
             info = states.get(svc.name, {})
+            state = "ORPHANED" if svc.name in orphans else info.get("statename", "STOPPED")
             rows.append(
                 {
                     "service": svc.name,
-                    "state": info.get("statename", "STOPPED"),
-                    "pid": info.get("pid") or None,
+                    "state": state,
+                    "pid": orphans.get(svc.name) or info.get("pid") or None,
                     "address": svc.address,
                     "uptime": info.get("description", "") if info.get("pid") else "",
                 }
@@ -444,15 +465,23 @@ class LocalStack(Stack):
             return None
         return saved
 
+    def _last_ports(self) -> dict[str, int] | None:
+        """Return the ports of the last start, running or not."""
+        try:
+            return json.loads(self._state_file().read_text())["ports"]
+        except (OSError, ValueError, KeyError):
+            return None
+
     def _saved_ports(self) -> dict[str, int] | None:
         return self._saved("ports")
 
     def _wanted_ports(self) -> dict[str, int]:
         wanted = dict(DEFAULT_PORTS)
         for svc in wanted:
-            env = os.environ.get(f"PROMLAB_PORT_{svc.upper()}")
+            variable = f"PROMLAB_PORT_{svc.upper()}"
+            env = os.environ.get(variable)
             if env:
-                wanted[svc] = int(env)
+                wanted[svc] = _port_number(env, f"{variable}={env!r}")
         if self.requested_ports == "auto":
             taken: set[int] = set()
             for svc in wanted:
@@ -465,9 +494,24 @@ class LocalStack(Stack):
             unknown = set(self.requested_ports) - set(DEFAULT_PORTS)
             if unknown:
                 raise ValueError(f"unknown services in ports: {sorted(unknown)}")
-            wanted.update(self.requested_ports)
+            for svc, port in self.requested_ports.items():
+                wanted[svc] = _port_number(port, f"ports[{svc!r}]={port!r}")
         elif self.requested_ports not in (None, ""):
-            raise ValueError(f"ports must be None, 'auto' or a dict, not {self.requested_ports!r}")
+            raise ValueError(
+                f"ports must be None, 'auto' or a dict, not {self.requested_ports!r} "
+                "(from the argument or PROMLAB_PORTS)"
+            )
+        by_port: dict[int, list[str]] = {}
+        for svc, port in wanted.items():
+            by_port.setdefault(port, []).append(svc)
+        shared = {port: names for port, names in by_port.items() if len(names) > 1}
+        if shared:
+            port, names = next(iter(shared.items()))
+            example = f'Stack(ports={{"{names[-1]}": {port + 1}}})'
+            raise ValueError(
+                f"{' and '.join(names)} would both listen on port {port}; give each "
+                f'service its own port, e.g. {example}, or ports="auto"'
+            )
         return wanted
 
     def _reusable(self) -> bool:
@@ -551,6 +595,7 @@ class LocalStack(Stack):
         config.mkdir(parents=True, exist_ok=True)
         targets = {job: self._address(svc) for svc, job in JOBS.items()}
         timing = profiles.load(self.profile)
+        self._sync_rules()
         rules_dir = self.loaded_rules_dir()
         if rules_dir != self.rules_dir:
             profiles.render_rules(timing, self.rules_dir, rules_dir)
@@ -648,6 +693,20 @@ class LocalStack(Stack):
         return programs
 
 
+def _port_number(value: object, source: str) -> int:
+    """Return `value` as a TCP port, or raise ValueError naming where it came from."""
+    try:
+        port = int(str(value))
+    except ValueError:
+        port = -1
+    if isinstance(value, bool) or not 1 <= port <= 65535:
+        raise ValueError(
+            f"{source} is not a port number: use a whole number from 1 to 65535, "
+            'or ports="auto" (PROMLAB_PORTS=auto) for free ports'
+        )
+    return port
+
+
 def _first_of_last_errors(log_text: str) -> str:
     # A refused reload logs its cause first, then generic summaries: keep the cause.
     burst: list[str] = []
@@ -690,6 +749,9 @@ def _gunicorn(name: str, address: str) -> list[str]:
         "5",
         "--timeout",
         "60",
+        # Its default control socket is one per user, in the home folder: every
+        # gunicorn of every stack would fight over it.
+        "--no-control-socket",
         f"services.{name}.app:create_app()",
     ]
 

@@ -12,11 +12,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+DEFAULTS=(--error-ratio 0.3 --duration 120 --mix normal=1,db_heavy=0.2)
+
 promlab=.venv/bin/promlab
 if [[ ! -x $promlab ]]; then
   echo "fire_errors: $promlab not found; run 'make install' first" >&2
   exit 1
 fi
 
-exec "$promlab" --name "${PROMLAB_NAME:-default}" traffic \
-  --error-ratio 0.3 --duration 120 --mix normal=1,db_heavy=0.2 "$@"
+if [[ " $* " == *" --help "* || " $* " == *" -h "* ]]; then
+  sed -n '2,11p' scripts/fire_errors.sh | sed 's/^# \{0,1\}//'
+  echo
+  echo "Defaults here: ${DEFAULTS[*]}; every flag of 'promlab traffic' below:"
+  echo
+  exec "$promlab" traffic --help
+fi
+
+exec "$promlab" --name "${PROMLAB_NAME:-default}" traffic "${DEFAULTS[@]}" "$@"

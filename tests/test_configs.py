@@ -167,6 +167,66 @@ def test_rule_unit_tests_pass(path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# One token of promtool's series notation: "1", "1x11", "0+5x30", "_x3", "stale".
+SERIES_TOKEN = re.compile(
+    r"^(?P<value>_|stale|[-+]?[0-9.eE+]+?)(?:[+-][0-9.eE]+)?(?:x(?P<times>[0-9]+))?$"
+)
+
+
+def last_sample(values: str) -> int:
+    """Return how many steps a promtool series spans up to its last real sample."""
+    steps = last = 0
+    for token in str(values).split():
+        match = SERIES_TOKEN.match(token)
+        assert match, f"unreadable series token {token!r}"
+        steps += int(match["times"]) + 1 if match["times"] else 1
+        if match["value"] not in ("_", "stale"):
+            last = steps
+    return last - 1
+
+
+def short_series(doc: dict) -> list[str]:
+    """Return input series that end before their test group's last eval_time.
+
+    A series may end on purpose only where the group checks the job's absent()
+    alert (`up{job="api"}` and ApiJobAbsent).
+    """
+    found = []
+    for group in doc["tests"]:
+        default = doc.get("evaluation_interval", "1m")
+        interval = profiles.parse_duration(group.get("interval", default))
+        cases = group.get("alert_rule_test", []) + group.get("promql_expr_test", [])
+        if not cases:
+            continue
+        end = max(profiles.parse_duration(case["eval_time"]) for case in cases)
+        for series in group["input_series"]:
+            if last_sample(series["values"]) * interval >= end:
+                continue
+            job = re.search(r'job="([^"]+)"', series["series"])
+            if job and f"{job[1].capitalize()}JobAbsent" in yaml.safe_dump(group):
+                continue
+            found.append(f"{group['name']}: {series['series']} ends before {end:g}s")
+    return found
+
+
+ALL_RULE_TEST_FILES = sorted((PROM_DIR / "tests").rglob("*.test.yml"))
+
+
+@pytest.mark.parametrize("path", ALL_RULE_TEST_FILES, ids=lambda p: p.name)
+def test_input_series_cover_every_eval_time(path):
+    """C12: a series that ends early still shows for 5 minutes and fakes a result."""
+    assert short_series(load_yaml(path)) == []
+
+
+def test_shortened_series_is_caught():
+    """The mutation C12 warns about (cut a series short) fails the check above."""
+    doc = load_yaml(PROM_DIR / "tests" / "availability.test.yml")
+    series = doc["tests"][0]["input_series"][0]
+    assert series["values"] == "1x11 0x30"
+    series["values"] = "1x11 0x2"
+    assert short_series(doc) == [f"{doc['tests'][0]['name']}: {series['series']} ends before 120s"]
+
+
 def test_every_alert_has_for_severity_service_and_annotations():
     """Each alert waits with `for`, names severity and service, and explains itself."""
     alerts = alert_rules()

@@ -69,6 +69,12 @@ def test_rate_expression_returns_numbers_after_traffic(stack: Stack) -> None:
 
 
 @pytest.mark.stack
+def test_scalar_and_string_results_are_one_row(stack: Stack) -> None:
+    assert list(promql.query("scalar(vector(2))", stack)["value"]) == [2.0]
+    assert list(promql.query('"ok"', stack)["value"]) == ["ok"]
+
+
+@pytest.mark.stack
 def test_bad_promql_raises_with_prometheus_message(stack: Stack) -> None:
     with pytest.raises(promql.PromQLError, match="parse error") as caught:
         promql.query_range("rate(http_requests_total[1m]", stack)

@@ -42,6 +42,64 @@ def test_invalid_recording_names_are_refused_with_their_line():
         assert "not a metric name" in problems[0].message
 
 
+def test_broken_yaml_is_refused_as_yaml_with_its_line():
+    with pytest.raises(rules.RuleError) as caught:
+        rules.validate("groups: [\n  - name: x\n")
+    assert caught.value.step == "yaml"
+    assert "not valid YAML" in str(caught.value) and "nothing was written" in str(caught.value)
+
+
+def rule_file(expr: str) -> str:
+    """Return a rule file with one recording rule of `expr`."""
+    return f"groups:\n  - name: g\n    rules:\n      - record: job:x:y\n        expr: {expr}\n"
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "histogram_quantile(0.95, sum by (job) (rate(x_bucket[1m])))",
+        "histogram_quantile(0.95, sum(rate(x_bucket[1m])))",
+        "histogram_quantile(0.95, sum without (le) (rate(x_bucket[1m])))",
+    ],
+    ids=["by-without-le", "no-by", "without-le"],
+)
+def test_quantile_that_drops_le_is_refused(expr):
+    """C09: without `le` in the aggregation, histogram_quantile is always empty."""
+    with pytest.raises(rules.RuleError, match="drops the le label") as caught:
+        rules.validate(rule_file(expr))
+    assert caught.value.step == "queries" and caught.value.line == 5
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "histogram_quantile(0.95, sum by (job, le) (rate(x_bucket[1m])))",
+        "histogram_quantile(0.95, sum(rate(x_bucket[1m])) by (le))",
+        "histogram_quantile(0.95, sum without (instance) (rate(x_bucket[1m])))",
+        "histogram_quantile(0.95, rate(x_bucket[1m]))",
+    ],
+)
+def test_quantile_that_keeps_le_passes_the_query_check(expr):
+    assert rules.check_queries(rule_file(expr)) == []
+
+
+def test_rate_of_a_sum_is_refused_with_the_right_order():
+    """C11: sum-then-rate turns one instance's counter reset into a spike."""
+    with pytest.raises(rules.RuleError, match=r"Rate first, then aggregate") as caught:
+        rules.validate(rule_file("rate(sum by (job) (http_requests_total)[1m:])"))
+    assert caught.value.step == "queries"
+
+
+def test_shipped_rules_and_panel_queries_pass_the_query_check():
+    from promlab import panels
+    from promlab.paths import CONFIGS
+
+    for path in sorted((CONFIGS / "prometheus" / "rules").glob("*.yml")):
+        assert rules.check_queries(path.read_text()) == [], path.name
+    for expr in panels.expressions():
+        assert rules.expression_problems(expr) == [], expr
+
+
 def test_name_without_level_metric_operations_is_refused():
     text = "groups:\n  - name: g\n    rules:\n      - record: errors\n        expr: up\n"
     assert "level:metric:operations" in rules.check_names(text)[0].message

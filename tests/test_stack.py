@@ -1,5 +1,6 @@
 """The local stack: it starts, reports, is reused, and stops without leftovers."""
 
+import re
 import signal
 import socket
 
@@ -111,6 +112,29 @@ def test_missing_binary_stops_up_before_anything_starts(monkeypatch, tmp_path, r
     assert leftovers(stack) == []
 
 
+def test_wrong_binary_variable_names_the_usual_places_and_the_install(monkeypatch) -> None:
+    monkeypatch.setenv("PROMLAB_PROMETHEUS_BIN", "/nonexistent/prometheus")
+    with pytest.raises(BinaryNotFoundError) as caught:
+        binaries.find_binary("prometheus")
+    message = str(caught.value)
+    assert "PROMLAB_PROMETHEUS_BIN=/nonexistent/prometheus is not an executable" in message
+    assert "unset it to use /usr/bin/prometheus" in message and "/usr/sbin" in message
+
+
+@pytest.mark.parametrize(
+    ("ports", "message"),
+    [
+        ({"prometheus": 0}, "ports['prometheus']=0 is not a port number"),
+        ({"prometheus": 70000}, "ports['prometheus']=70000 is not a port number"),
+        ({"api": 9090, "prometheus": 9090}, "api and prometheus would both listen on port 9090"),
+    ],
+    ids=["zero", "too-high", "shared"],
+)
+def test_impossible_ports_are_refused_before_anything_starts(run_dir, ports, message) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Stack(run_dir=run_dir, ports=ports)
+
+
 @pytest.mark.slow
 def test_service_exiting_at_start_shows_its_log_and_stops_the_rest(run_dir, tmp_path) -> None:
     broken = tmp_path / "alertmanager.yml"
@@ -133,6 +157,9 @@ def test_down_after_a_killed_supervisor_reaps_every_process(run_dir) -> None:
     supervisord.send_signal(signal.SIGKILL)
     supervisord.wait(10)
     assert leftovers(stack), "the services should have outlived their supervisor"
+    status = Stack(run_dir=run_dir).status().set_index("service")
+    assert set(status["state"]) == {"ORPHANED"}
+    assert status.loc["prometheus", "address"] == f"127.0.0.1:{stack.ports['prometheus']}"
     Stack(run_dir=run_dir).down()
     assert leftovers(stack) == []
 
