@@ -21,7 +21,7 @@ import requests
 import yaml
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from promlab import binaries, ports, render
+from promlab import binaries, ports, profiles, render
 from promlab.paths import ROOT
 from promlab.stack import Stack
 
@@ -258,10 +258,48 @@ def routes(labels: dict[str, str], config: Path | None = None) -> list[str]:
 def check_config(path: str | Path) -> str:
     """Validate an Alertmanager file with `amtool check-config`; return its report.
 
+    Also refuses a route whose repeat_interval is shorter than its group_interval,
+    which amtool 0.25 accepts: repeats only go out on a group flush, so such a
+    route repeats every group_interval, not as written (C18).
+
     Raises:
-        AlertConfigError: amtool refused the file; the message is amtool's.
+        AlertConfigError: amtool refused the file (its own message), or a route's
+            timing cannot work as written.
     """
-    return _amtool(["check-config", str(path)])
+    report = _amtool(["check-config", str(path)])
+    problems = route_timing_problems(yaml.safe_load(Path(path).read_text()) or {})
+    if problems:
+        raise AlertConfigError(
+            f"{path}: repeat_interval below group_interval cannot take effect:\n  "
+            + "\n  ".join(problems)
+            + "\nRaise repeat_interval to at least group_interval (repeats come on flushes)."
+        )
+    return report
+
+
+def route_timing_problems(config: dict) -> list[str]:
+    """Return the routes whose repeat_interval is shorter than their group_interval.
+
+    Child routes inherit both settings from their parent, as Alertmanager does.
+    """
+    found: list[str] = []
+
+    def walk(route: dict, inherited: dict[str, str], where: str) -> None:
+        timing = {key: str(route.get(key, inherited[key])) for key in inherited}
+        group, repeat = (profiles.parse_duration(timing[k]) for k in inherited)
+        if repeat < group:
+            found.append(
+                f"{where}: repeat_interval {timing['repeat_interval']} < "
+                f"group_interval {timing['group_interval']}"
+            )
+        for child in route.get("routes") or []:
+            matchers = child.get("matchers") or child.get("match") or child.get("receiver")
+            walk(child, timing, f"{where} > route {matchers}")
+
+    # Alertmanager's own defaults, for a root route that sets neither.
+    defaults = {"group_interval": "5m", "repeat_interval": "4h"}
+    walk(config.get("route") or {}, defaults, "the root route")
+    return found
 
 
 def try_config(path: str | Path, secrets_dir: str | Path, timeout: float = 20) -> dict:

@@ -26,6 +26,7 @@ def prometheus_config(
     rules_dir: Path,
     source: Path | None = None,
     profile: Profile | None = None,
+    skip_jobs: set[str] | frozenset[str] = frozenset(),
 ) -> str:
     """Return prometheus.yml with each job's target, the rules folder and Alertmanager.
 
@@ -36,13 +37,17 @@ def prometheus_config(
         source: the file to render (configs/prometheus/prometheus.yml by default).
         profile: timing profile whose scrape and evaluation intervals replace the
             file's (None keeps the file's own).
+        skip_jobs: scrape jobs to leave out (a service the stack runs without).
     """
     source = source or CONFIGS / "prometheus" / "prometheus.yml"
     doc = yaml.safe_load(source.read_text())
     if profile is not None:
         settings = ("scrape_interval", "evaluation_interval", "scrape_timeout")
         doc.setdefault("global", {}).update({k: getattr(profile, k) for k in settings})
-    for scrape in doc.get("scrape_configs", []):
+    doc["scrape_configs"] = [
+        scrape for scrape in doc.get("scrape_configs", []) if scrape["job_name"] not in skip_jobs
+    ]
+    for scrape in doc["scrape_configs"]:
         job = scrape["job_name"]
         if job in targets:
             statics = scrape.get("static_configs") or [{}]

@@ -22,7 +22,7 @@ from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_d
 from tqdm.auto import tqdm
 
 from promlab import binaries, ports, postgres, probes, profiles, render, workspace
-from promlab.errors import ServiceNotReadyError, StackError
+from promlab.errors import BinaryNotFoundError, ServiceNotReadyError, StackError
 from promlab.paths import CONFIGS, ROOT, SECRETS, home
 from promlab.processes import DEAD_STATES, Program, Supervisor
 
@@ -48,6 +48,10 @@ JOBS: dict[str, str] = {
     "prometheus": "prometheus",
     "alertmanager": "alertmanager",
 }
+# Services the lab can run without: the machine metrics are a lesson of their own.
+OPTIONAL: dict[str, str] = {"node_exporter": "PROMLAB_NODE_EXPORTER"}
+# What "the database is monitored" means once every target is up (C24).
+DATABASE_READY = "max(pg_up) == 1 and on () count(pg_stat_database_xact_commit) > 0"
 # Start waves: a wave starts once the one before it is ready.
 WAVES: tuple[tuple[str, ...], ...] = (
     ("postgres", "prometheus", "alertmanager", "node_exporter", "inbox"),
@@ -173,6 +177,14 @@ class Stack:
         """Return the rules folder as Prometheus sees it (its rule_files name it)."""
         return self.loaded_rules_dir()
 
+    def skipped(self) -> dict[str, str]:
+        """Return {service: why} for optional services this stack runs without."""
+        return {}
+
+    def jobs(self) -> list[str]:
+        """List the Prometheus jobs this stack scrapes (node is left out when skipped)."""
+        return [JOBS[n] for n in SERVICES if n in JOBS and n not in self.skipped()]
+
     def services(self) -> list[Service]:
         """List the stack's services with their ports and Prometheus jobs."""
         return [Service(n, self.ports[n], JOBS.get(n)) for n in SERVICES]
@@ -209,11 +221,14 @@ class Stack:
     def wait_targets_up(self, timeout: float | None = None) -> pd.DataFrame:
         """Wait until Prometheus scrapes every job as up; return the targets table.
 
+        Also waits until postgres_exporter reports the database itself: pg_up is 1
+        and the pg_stat_database_* series exist.
+
         Raises:
             ServiceNotReadyError: some target was still down at the deadline.
         """
         timeout = timeout or self.deadline
-        expected = set(JOBS.values())
+        expected = set(self.jobs())
         last = pd.DataFrame()
 
         def check() -> None:
@@ -222,6 +237,9 @@ class Stack:
             up = set(last.loc[last["health"] == "up", "job"])
             if not expected <= up:
                 raise probes.NotReadyYet(", ".join(sorted(expected - up)))
+            # An exporter that answers is up even when it cannot reach the database.
+            if not self._query(DATABASE_READY):
+                raise probes.NotReadyYet("postgres metrics (pg_up, pg_stat_database_*)")
 
         try:
             Retrying(
@@ -231,6 +249,13 @@ class Stack:
             )(check)
         except RetryError:
             down = last[last["health"] != "up"] if not last.empty else last
+            if not last.empty and down.empty:
+                raise ServiceNotReadyError(
+                    f"every target is up, but after {timeout:.0f} s Prometheus still has no "
+                    "pg_up == 1 with pg_stat_database_* from postgres_exporter: it cannot "
+                    "read the database. See logs('postgres_exporter') and logs('postgres').",
+                    "postgres_exporter",
+                ) from None
             raise ServiceNotReadyError(
                 f"Prometheus did not see every target up within {timeout:.0f} s:\n"
                 f"{down.to_string(index=False) if not down.empty else 'no targets yet'}\n"
@@ -238,6 +263,14 @@ class Stack:
                 "prometheus",
             ) from None
         return last
+
+    def _query(self, expr: str) -> list[dict]:
+        """Return the result of an instant query (promlab.promql builds on Stack)."""
+        answer = requests.get(
+            f"{self.url('prometheus')}/api/v1/query", params={"query": expr}, timeout=10
+        )
+        answer.raise_for_status()
+        return answer.json()["data"]["result"]
 
     def _reload_servers(self) -> None:
         for name in ("prometheus", "alertmanager"):
@@ -303,6 +336,7 @@ class LocalStack(Stack):
         self.requested_profile = profile
         self.profile = profile or self._saved("profile") or _default_profile()
         self.ports: dict[str, int] = self._saved_ports() or self._wanted_ports()
+        self._skipped: dict[str, str] = self._saved("skipped") or {}
 
     def __repr__(self) -> str:
         return f"Stack(run_dir={str(self.run_dir)!r}, running={self.is_running()})"
@@ -396,6 +430,14 @@ class LocalStack(Stack):
 
     # -- inspection ------------------------------------------------------------
 
+    def skipped(self) -> dict[str, str]:
+        """Return {service: why} for optional services this stack runs without.
+
+        node_exporter is left out when `PROMLAB_NODE_EXPORTER=off` or when it is
+        not installed; the machine metrics (job node) are missing then.
+        """
+        return dict(self._skipped)
+
     def is_running(self) -> bool:
         """Tell whether this stack's supervisor runs (services may still be stopped)."""
         return self.supervisor.is_running()
@@ -426,6 +468,8 @@ class LocalStack(Stack):
         for svc in self.services():
             info = states.get(svc.name, {})
             state = "ORPHANED" if svc.name in orphans else info.get("statename", "STOPPED")
+            if svc.name in self._skipped:
+                state = "SKIPPED"
             rows.append(
                 {
                     "service": svc.name,
@@ -523,6 +567,9 @@ class LocalStack(Stack):
             log.info("stack runs the %s profile; restarting it", running_profile)
             return False
         self.profile = running_profile
+        if set(_optional_services_left_out()) != set(self._skipped):
+            log.info("stack runs with other optional services; restarting it")
+            return False
         if self.requested_ports == "auto" or saved == self._wanted_ports():
             self.ports = saved
             return True
@@ -532,10 +579,11 @@ class LocalStack(Stack):
     def _prepare(self) -> None:
         self.supervisor.shutdown()
         self.ports = self._wanted_ports()
+        self._skipped = _optional_services_left_out()
         programs = self._programs()
         initdb = binaries.find_binary("initdb")
         binaries.find_binary("psql")
-        ports.ensure_free(self.ports)
+        ports.ensure_free({k: v for k, v in self.ports.items() if k not in self._skipped})
         for sub in ("logs", "config", "data/prometheus", "data/alertmanager", "textfile"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         self._write_configs()
@@ -545,6 +593,7 @@ class LocalStack(Stack):
             "ports": self.ports,
             "profile": self.profile,
             "postgres_data": str(self._pg_data()),
+            "skipped": self._skipped,
         }
         self._state_file().write_text(json.dumps(state, indent=2))
         self.supervisor.start_daemon()
@@ -554,7 +603,9 @@ class LocalStack(Stack):
         postgres.init_cluster(initdb, self._pg_data(), pw["superuser"])
 
     def _start_waves(self, bar: Any) -> None:
-        for wave in WAVES:
+        bar.update(len(self._skipped))
+        for every in WAVES:
+            wave = tuple(name for name in every if name not in self._skipped)
             for name in wave:
                 if self.supervisor.state(name) != "RUNNING":
                     self.supervisor.start(name)
@@ -594,6 +645,7 @@ class LocalStack(Stack):
         config = self.run_dir / "config"
         config.mkdir(parents=True, exist_ok=True)
         targets = {job: self._address(svc) for svc, job in JOBS.items()}
+        left_out = {JOBS[svc] for svc in self._skipped if svc in JOBS}
         timing = profiles.load(self.profile)
         self._sync_rules()
         rules_dir = self.loaded_rules_dir()
@@ -601,7 +653,11 @@ class LocalStack(Stack):
             profiles.render_rules(timing, self.rules_dir, rules_dir)
         (config / "prometheus.yml").write_text(
             render.prometheus_config(
-                targets, self._address("alertmanager"), rules_dir, profile=timing
+                targets,
+                self._address("alertmanager"),
+                rules_dir,
+                profile=timing,
+                skip_jobs=left_out,
             )
         )
         names = render.secret_files(self.alertmanager_source)
@@ -662,15 +718,6 @@ class LocalStack(Stack):
                 priority=300,
             ),
             Program(
-                "node_exporter",
-                [
-                    str(find("node_exporter")),
-                    f"--web.listen-address={self._address('node_exporter')}",
-                    f"--collector.textfile.directory={run / 'textfile'}",
-                ],
-                priority=300,
-            ),
-            Program(
                 "postgres_exporter",
                 [
                     str(find("postgres_exporter")),
@@ -680,6 +727,18 @@ class LocalStack(Stack):
                 priority=200,
             ),
         ]
+        if "node_exporter" not in self._skipped:
+            programs.append(
+                Program(
+                    "node_exporter",
+                    [
+                        str(find("node_exporter")),
+                        f"--web.listen-address={self._address('node_exporter')}",
+                        f"--collector.textfile.directory={run / 'textfile'}",
+                    ],
+                    priority=300,
+                )
+            )
         for name in ("inbox", "api", "web"):
             programs.append(
                 Program(
@@ -691,6 +750,24 @@ class LocalStack(Stack):
                 )
             )
         return programs
+
+
+def _optional_services_left_out() -> dict[str, str]:
+    """Return {service: why} for the optional services this start goes without."""
+    left_out = {}
+    for name, variable in OPTIONAL.items():
+        if os.environ.get(variable, "").lower() in ("0", "off", "no", "false"):
+            left_out[name] = f"turned off with {variable}={os.environ[variable]}"
+            continue
+        try:
+            binaries.find_binary(name)
+        except BinaryNotFoundError as error:
+            if os.environ.get(f"PROMLAB_{name.upper()}_BIN"):
+                raise  # a path given on purpose that is wrong is an error, not a choice
+            left_out[name] = f"{error}. Without it the lab has no machine metrics (job node)"
+    for name, why in left_out.items():
+        log.warning("running without %s: %s", name, why)
+    return left_out
 
 
 def _port_number(value: object, source: str) -> int:

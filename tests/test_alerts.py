@@ -3,12 +3,13 @@
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
 import yaml
 
-from promlab import alerts
+from promlab import alerts, profiles, render
 from promlab.paths import CONFIGS, ROOT
 
 RULES = CONFIGS / "prometheus" / "rules"
@@ -69,6 +70,29 @@ def test_check_config_reports_amtool_errors(tmp_path):
     broken.write_text("route:\n  receiver: nobody\nreceivers: []\n")
     with pytest.raises(alerts.AlertConfigError, match="nobody"):
         alerts.check_config(broken)
+
+
+def test_child_route_repeating_faster_than_it_flushes_is_refused(tmp_path):
+    """C18: amtool accepts repeat_interval < group_interval; check_config does not."""
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(
+        "route:\n  receiver: quiet\n  group_wait: 5s\n  group_interval: 30s\n"
+        "  routes:\n    - receiver: team\n      matchers: ['severity=\"warning\"']\n"
+        "      group_interval: 1m\n      repeat_interval: 15s\n"
+        "receivers:\n  - name: quiet\n  - name: team\n"
+    )
+    with pytest.raises(alerts.AlertConfigError) as caught:
+        alerts.check_config(config)
+    message = str(caught.value)
+    assert "route ['severity=\"warning\"']: repeat_interval 15s < group_interval 1m" in message
+    assert "the root route:" not in message
+
+
+def test_shipped_routes_repeat_no_faster_than_they_flush():
+    for name in ("classroom", "production"):
+        profile = profiles.load(name)
+        rendered = yaml.safe_load(render.alertmanager_config(Path("/run"), profile=profile))
+        assert alerts.route_timing_problems(rendered) == [], name
 
 
 @pytest.mark.stack

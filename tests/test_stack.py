@@ -35,6 +35,9 @@ def test_every_job_is_scraped_and_up(stack: Stack) -> None:
     assert set(targets["job"]) == set(JOBS.values())
     assert (targets["health"] == "up").all()
     assert (targets["last_error"] == "").all()
+    # C24: the exporter is not only up, it reads the database.
+    assert prom_value(stack, "max(pg_up)") == 1
+    assert prom_value(stack, "count(pg_stat_database_xact_commit)") >= 1
 
 
 def test_status_shows_every_service_running_on_loopback(stack: Stack) -> None:
@@ -216,3 +219,36 @@ def last_reload_ok(stack: Stack) -> bool:
     gauge = "prometheus_config_last_reload_successful "
     line = next(x for x in text.splitlines() if x.startswith(gauge))
     return line.split()[-1] == "1"
+
+
+@pytest.mark.slow
+def test_lab_runs_without_node_exporter_and_says_why(run_dir, monkeypatch) -> None:
+    """C26: no node_exporter (turned off, or not installed) leaves out job node only."""
+    monkeypatch.setenv("PROMLAB_NODE_EXPORTER", "off")
+    stack = Stack(run_dir=run_dir, ports="auto").up()
+    assert "PROMLAB_NODE_EXPORTER=off" in stack.skipped()["node_exporter"]
+    assert "node" not in stack.jobs() and set(stack.jobs()) == set(JOBS.values()) - {"node"}
+    assert set(stack.targets()["job"]) == set(stack.jobs())
+    status = stack.status().set_index("service")
+    assert status.loc["node_exporter", "state"] == "SKIPPED"
+    assert status.drop("node_exporter")["state"].eq("RUNNING").all()
+    assert ports.is_free(stack.ports["node_exporter"])
+    stack.down()
+    assert leftovers(stack) == []
+
+
+def test_a_missing_node_exporter_is_left_out_with_the_install_hint(monkeypatch) -> None:
+    from promlab import stack as stack_module
+
+    original = binaries.find_binary
+
+    def find(name: str):
+        if name == "node_exporter":
+            raise BinaryNotFoundError("node_exporter is not installed: looked for ...")
+        return original(name)
+
+    monkeypatch.delenv("PROMLAB_NODE_EXPORTER", raising=False)
+    monkeypatch.setattr(stack_module.binaries, "find_binary", find)
+    left_out = stack_module._optional_services_left_out()
+    assert left_out["node_exporter"].startswith("node_exporter is not installed")
+    assert "no machine metrics (job node)" in left_out["node_exporter"]
