@@ -366,7 +366,7 @@ class ComposeStack(Stack):
         timing = profiles.load(self.profile)
         self._sync_rules()
         if self.loaded_rules_dir() != self.rules_dir:
-            profiles.render_rules(timing, self.rules_dir, self.loaded_rules_dir())
+            profiles.render_rules(timing, self.rules_dir, self.loaded_rules_dir(), strict=False)
         prometheus = render.prometheus_config(
             COMPOSE_ADDRESSES, "alertmanager:9093", CONTAINER_RULES, profile=timing
         )

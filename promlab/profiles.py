@@ -150,7 +150,9 @@ def check(profile: Profile) -> None:
         )
 
 
-def render_rules(profile: Profile, source_dir: Path, target_dir: Path) -> list[Path]:
+def render_rules(
+    profile: Profile, source_dir: Path, target_dir: Path, strict: bool = True
+) -> list[Path]:
     """Write the rule files of `source_dir` into `target_dir` with the profile's timing.
 
     Alerts get the profile's `for`; the SLO files generated from configs/slo are
@@ -158,8 +160,13 @@ def render_rules(profile: Profile, source_dir: Path, target_dir: Path) -> list[P
     for the classroom). Files the profile does not change are copied byte for
     byte; the others are re-serialised (their comments stay in the source files).
 
+    Args:
+        strict: refuse a profile that names an alert no rule file defines (a typo
+            in the profile). A stack renders its learner's rules with False: an
+            alert the learner removed or renamed is logged, not an error.
+
     Raises:
-        ProfileError: the profile names an alert no rule file defines.
+        ProfileError: strict, and the profile names an alert no rule file defines.
     """
     target_dir.mkdir(parents=True, exist_ok=True)
     for stale in target_dir.glob("*.yml"):
@@ -190,7 +197,9 @@ def render_rules(profile: Profile, source_dir: Path, target_dir: Path) -> list[P
             shutil.copyfile(source, target)
         written.append(target)
     unknown = sorted(set(profile.alert_for) - seen)
-    if unknown:
+    if unknown and not strict:
+        log.info("no rule in %s defines %s any more", source_dir, ", ".join(unknown))
+    elif unknown:
         raise ProfileError(
             f"profile {profile.name} sets `for` of alerts no rule file in {source_dir} "
             f"defines: {', '.join(unknown)}; fix the names in configs/profiles/"

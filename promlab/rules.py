@@ -45,14 +45,16 @@ _YAML_LINE = re.compile(r"line (?P<line>\d+)")
 _RANGE = re.compile(r"\[(?P<window>[0-9a-z]+)(?::[0-9a-z]*)?\]")
 _NUMBER = re.compile(r"(?<![\w.:\"])\d+(?:\.\d*)?(?:[eE][+-]?\d+)?(?![\w.])")
 CONFIRM_TIMEOUT = 10.0
-_AGGREGATION = r"(?:sum|avg|min|max|count|group|stddev|stdvar|topk|bottomk|quantile)"
-_RATE_OF_AGGREGATE = re.compile(
-    rf"\b(?P<function>rate|irate|increase)\s*\(\s*(?P<aggregation>{_AGGREGATION})\b"
-)
-_QUANTILE = re.compile(r"\bhistogram_quantile\s*\(")
+# Aggregations that merge series (topk and bottomk pick series and keep their labels).
+_MERGING = r"(?:sum|avg|min|max|count|count_values|group|stddev|stdvar|quantile)"
 _GROUPING = r"(?:by|without)\s*\([^)]*\)"
-_AGGREGATED = re.compile(rf"(?P<aggregation>{_AGGREGATION})\s*(?P<grouping>{_GROUPING})?\s*\(")
+# An aggregation call: its name, then a by/without clause or not, then "(".
+_AGGREGATE_CALL = re.compile(rf"\b(?P<aggregation>{_MERGING})\s*(?P<grouping>{_GROUPING})?\s*\(")
 _TRAILING_GROUPING = re.compile(rf"\s*{_GROUPING}")
+_RATE_CALL = re.compile(r"\b(?P<function>rate|irate|increase)\s*\(")
+_QUANTILE = re.compile(r"\bhistogram_quantile\s*\(")
+# PromQL strings (any of its three quotes) and comments, blanked before the checks.
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`|#[^\n]*')
 
 
 class RuleError(ValueError):
@@ -218,10 +220,8 @@ def check_windows(text: str, scrape_interval: float) -> tuple[list[Problem], lis
     """
     errors: list[Problem] = []
     warnings: list[Problem] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.lstrip().startswith("#"):
-            continue
-        for match in _RANGE.finditer(line):
+    for number, code in _expression_lines(text):
+        for match in _RANGE.finditer(code):
             try:
                 seconds = profiles.parse_duration(match["window"])
             except profiles.ProfileError:
@@ -271,15 +271,18 @@ def check_queries(text: str) -> list[Problem]:
 
 def expression_problems(query: str) -> list[str]:
     """Return why a PromQL expression cannot mean what it says (see `check_queries`)."""
+    code = _code_only(query)
     found = []
-    outer = _RATE_OF_AGGREGATE.search(query)
-    if outer:
-        found.append(
-            f"{outer['function']}() of {outer['aggregation']}(...): a counter reset of "
-            "one instance shows as a spike in the total. Rate first, then aggregate: "
-            f"{outer['aggregation']}(rate(x[5m]))"
-        )
-    return found + _quantile_problems(query)
+    for call in _RATE_CALL.finditer(code):
+        inner = code[call.end() : _closing(code, call.end() - 1)]
+        merged = _AGGREGATE_CALL.search(inner)
+        if merged:
+            found.append(
+                f"{call['function']}() of {merged['aggregation']}(...): a counter reset of "
+                "one instance shows as a spike in the total. Rate first, then aggregate: "
+                f"{merged['aggregation']}(rate(x[5m]))"
+            )
+    return found + _quantile_problems(code)
 
 
 def validate(text: str, name: str = "candidate.yml", scrape_interval: float = 5.0) -> list[str]:
@@ -400,7 +403,8 @@ def apply(
         began = time.perf_counter()
         result.groups = confirm(stack, timeout=timeout)
         result.seconds["confirm"] = time.perf_counter() - began
-    except (StackError, RuleApplyError, requests.RequestException) as error:
+    except Exception as error:
+        # Whatever failed after the write, the previous file goes back.
         step = error.step if isinstance(error, RuleApplyError) else "reload"
         why = _loading_errors(stack) if step == "reload" else ""
         restored = _restore(stack, target, previous)
@@ -414,9 +418,14 @@ def remove(stack: Stack, name: str) -> bool:
     target = check_location(stack, name)
     if not target.is_file():
         return False
+    previous = target.read_text()
     target.unlink()
-    stack.reload()
-    confirm(stack)
+    try:
+        stack.reload()
+        confirm(stack)
+    except Exception as error:
+        restored = _restore(stack, target, previous)
+        raise RuleApplyError("reload", f"{error}\n{restored}") from None
     return True
 
 
@@ -554,29 +563,58 @@ def _rule_nodes(root: yaml.Node | None) -> list[dict[str, yaml.Node]]:
     return found
 
 
-def _quantile_problems(query: str) -> list[str]:
-    """Return a message for each histogram_quantile whose buckets lose `le`."""
+def _quantile_problems(code: str) -> list[str]:
+    """Return a message for each histogram_quantile whose buckets lose `le`.
+
+    Every merging aggregation inside the buckets argument must keep `le`, at any
+    depth: sum by (le) (sum by (job) (...)) loses it in the inner one.
+    """
     found = []
-    for match in _QUANTILE.finditer(query):
-        argument = _second_argument(query, match.end())
-        head = _AGGREGATED.match(argument)
-        if head is None:
-            continue  # raw buckets or a recorded series keep their labels
-        grouping = head["grouping"]
-        if grouping is None:
-            # The clause may also follow the parentheses: sum(...) by (le).
-            inner_end = _closing(argument, head.end() - 1)
-            grouping = _TRAILING_GROUPING.match(argument, inner_end + 1)
-            grouping = grouping.group(0) if grouping else None
-        labels, keep = _grouping_labels(grouping)
-        if (keep and "le" not in labels) or (not keep and "le" in labels):
-            clause = grouping.strip() if grouping else "no by clause"
-            found.append(
-                f"histogram_quantile over {head['aggregation']} with {clause} drops the le "
-                "label of the buckets, so the result is always empty; keep it: "
-                f"{head['aggregation']} by (le, ...)"
-            )
+    for match in _QUANTILE.finditer(code):
+        argument = _second_argument(code, match.end())
+        for head in _AGGREGATE_CALL.finditer(argument):
+            grouping = head["grouping"]
+            if grouping is None:
+                # The clause may also follow the parentheses: sum(...) by (le).
+                inner_end = _closing(argument, head.end() - 1)
+                trailing = _TRAILING_GROUPING.match(argument, inner_end + 1)
+                grouping = trailing.group(0) if trailing else None
+            labels, keep = _grouping_labels(grouping)
+            if (keep and "le" not in labels) or (not keep and "le" in labels):
+                clause = " ".join(grouping.split()) if grouping else "no by clause"
+                found.append(
+                    f"histogram_quantile over {head['aggregation']} with {clause} drops the "
+                    "le label of the buckets, so the result is always empty; keep it: "
+                    f"{head['aggregation']} by (le, ...)"
+                )
     return found
+
+
+def _expression_lines(text: str) -> list[tuple[int, str]]:
+    """Return (file line, PromQL line) of every rule's expr, strings and comments blanked.
+
+    A regex in a label matcher may hold "[5s]": only PromQL outside strings counts.
+    """
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return []
+    found = []
+    for rule in _rule_nodes(root):
+        expr = rule.get("expr")
+        if not isinstance(expr, yaml.ScalarNode):
+            continue
+        # A block scalar's text starts on the line after its | or >.
+        block = expr.style in ("|", ">")
+        first = expr.start_mark.line + (2 if block else 1)
+        for offset, line in enumerate(_code_only(str(expr.value)).splitlines()):
+            found.append((first + (offset if expr.style == "|" else 0), line))
+    return found
+
+
+def _code_only(query: str) -> str:
+    """Return `query` with string contents and comments blanked, positions kept."""
+    return _STRING_OR_COMMENT.sub(lambda m: " " * len(m.group(0)), query)
 
 
 def _second_argument(query: str, start: int) -> str:
@@ -704,7 +742,7 @@ def _restore(stack: Stack, target: Path, previous: str | None) -> str:
         _write(target, previous)
     try:
         stack.reload()
-    except (StackError, requests.RequestException) as error:
+    except Exception as error:
         return f"The previous {target.name} is back on disk, but reloading it failed: {error}"
     return f"The previous {target.name} is back and Prometheus runs it again."
 

@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -50,6 +51,8 @@ JOBS: dict[str, str] = {
 }
 # Services the lab can run without: the machine metrics are a lesson of their own.
 OPTIONAL: dict[str, str] = {"node_exporter": "PROMLAB_NODE_EXPORTER"}
+_OFF = {"0", "off", "no", "n", "false", "disabled", "none"}
+_ON = {"", "1", "on", "yes", "y", "true", "enabled"}
 # What "the database is monitored" means once every target is up (C24).
 DATABASE_READY = "max(pg_up) == 1 and on () count(pg_stat_database_xact_commit) > 0"
 # Start waves: a wave starts once the one before it is ready.
@@ -159,9 +162,10 @@ class Stack:
         self.rules_dir = Path(rules_dir).resolve() if rules_dir else workspace.default_rules_dir()
         self._rules_follow_shipped = self.rules_dir == workspace.lab_rules_dir()
 
-    def _sync_rules(self) -> None:
+    def _sync_rules(self) -> list[str]:
         if self._rules_follow_shipped:
-            workspace.sync_rules(self.rules_dir)
+            return workspace.sync_rules(self.rules_dir)
+        return []
 
     def loaded_rules_dir(self) -> Path:
         """Return the folder on this machine whose rule files Prometheus loads.
@@ -358,14 +362,20 @@ class LocalStack(Stack):
             BinaryNotFoundError, PortInUseError, ServiceNotReadyError, StackError.
         """
         started = time.monotonic()
+        # Settings are checked before anything changes: a bad one leaves a running
+        # stack as it is.
+        wanted_ports = self._wanted_ports()
+        left_out = _optional_services_left_out()
         self.supervisor.reap()
         steps = len(SERVICES) + (1 if wait_targets else 0)
         with _progress(progress, steps) as bar:
             try:
-                if self.supervisor.is_running() and self._reusable():
+                if self.supervisor.is_running() and self._reusable(wanted_ports, left_out):
                     log.info("stack in %s already runs; checking its services", self.run_dir)
+                    if self._sync_rules():
+                        self.reload()
                 else:
-                    self._prepare()
+                    self._prepare(wanted_ports, left_out)
                 self._start_waves(bar)
                 if wait_targets:
                     bar.set_description("prometheus: waiting for every target to be up")
@@ -463,7 +473,8 @@ class LocalStack(Stack):
                 self.run_dir,
                 ", ".join(sorted(orphans)),
             )
-            self.ports = self._last_ports() or self.ports
+            self.ports = self._last("ports") or self.ports
+            self._skipped = self._last("skipped") or self._skipped
         rows = []
         for svc in self.services():
             info = states.get(svc.name, {})
@@ -479,7 +490,9 @@ class LocalStack(Stack):
                     "uptime": info.get("description", "") if info.get("pid") else "",
                 }
             )
-        return pd.DataFrame(rows)
+        frame = pd.DataFrame(rows)
+        frame["pid"] = frame["pid"].astype("Int64")
+        return frame
 
     def logs(self, name: str, lines: int = 40) -> str:
         """Return the last `lines` lines a service wrote (stdout and stderr)."""
@@ -509,11 +522,11 @@ class LocalStack(Stack):
             return None
         return saved
 
-    def _last_ports(self) -> dict[str, int] | None:
-        """Return the ports of the last start, running or not."""
+    def _last(self, key: str) -> Any:
+        """Return a setting of the last start from stack.json, running or not."""
         try:
-            return json.loads(self._state_file().read_text())["ports"]
-        except (OSError, ValueError, KeyError):
+            return json.loads(self._state_file().read_text())[key]
+        except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def _saved_ports(self) -> dict[str, int] | None:
@@ -551,14 +564,16 @@ class LocalStack(Stack):
         shared = {port: names for port, names in by_port.items() if len(names) > 1}
         if shared:
             port, names = next(iter(shared.items()))
-            example = f'Stack(ports={{"{names[-1]}": {port + 1}}})'
+            spare = next(p for p in range(port + 1, 65536) if p not in by_port)
+            moved = names[-1]
             raise ValueError(
                 f"{' and '.join(names)} would both listen on port {port}; give each "
-                f'service its own port, e.g. {example}, or ports="auto"'
+                f'service its own port, e.g. Stack(ports={{"{moved}": {spare}}}) or '
+                f'PROMLAB_PORT_{moved.upper()}={spare}, or ports="auto"'
             )
         return wanted
 
-    def _reusable(self) -> bool:
+    def _reusable(self, wanted_ports: dict[str, int], left_out: dict[str, str]) -> bool:
         saved = self._saved_ports()
         if saved is None:
             return False
@@ -566,20 +581,22 @@ class LocalStack(Stack):
         if self.requested_profile and self.requested_profile != running_profile:
             log.info("stack runs the %s profile; restarting it", running_profile)
             return False
+        # Without a profile asked for, a restart below keeps the running one.
         self.profile = running_profile
-        if set(_optional_services_left_out()) != set(self._skipped):
+        if set(left_out) != set(self._skipped):
             log.info("stack runs with other optional services; restarting it")
             return False
-        if self.requested_ports == "auto" or saved == self._wanted_ports():
+        if self.requested_ports == "auto" or saved == wanted_ports:
             self.ports = saved
             return True
         log.info("stack runs with other ports; restarting it")
         return False
 
-    def _prepare(self) -> None:
+    def _prepare(self, wanted_ports: dict[str, int], left_out: dict[str, str]) -> None:
         self.supervisor.shutdown()
-        self.ports = self._wanted_ports()
-        self._skipped = _optional_services_left_out()
+        self.ports = wanted_ports
+        self._skipped = left_out
+        self.profile = self.requested_profile or self.profile
         programs = self._programs()
         initdb = binaries.find_binary("initdb")
         binaries.find_binary("psql")
@@ -588,7 +605,6 @@ class LocalStack(Stack):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         self._write_configs()
         self.supervisor.write_config(programs)
-        self.profile = self.requested_profile or _default_profile()
         state = {
             "ports": self.ports,
             "profile": self.profile,
@@ -650,7 +666,7 @@ class LocalStack(Stack):
         self._sync_rules()
         rules_dir = self.loaded_rules_dir()
         if rules_dir != self.rules_dir:
-            profiles.render_rules(timing, self.rules_dir, rules_dir)
+            profiles.render_rules(timing, self.rules_dir, rules_dir, strict=False)
         (config / "prometheus.yml").write_text(
             render.prometheus_config(
                 targets,
@@ -756,9 +772,15 @@ def _optional_services_left_out() -> dict[str, str]:
     """Return {service: why} for the optional services this start goes without."""
     left_out = {}
     for name, variable in OPTIONAL.items():
-        if os.environ.get(variable, "").lower() in ("0", "off", "no", "false"):
+        setting = os.environ.get(variable, "").strip().lower()
+        if setting in _OFF:
             left_out[name] = f"turned off with {variable}={os.environ[variable]}"
             continue
+        if setting not in _ON:
+            raise ValueError(
+                f"{variable}={os.environ[variable]!r} is neither on nor off; "
+                f"use {variable}=off to run without {name}, or unset it"
+            )
         try:
             binaries.find_binary(name)
         except BinaryNotFoundError as error:
@@ -772,10 +794,8 @@ def _optional_services_left_out() -> dict[str, str]:
 
 def _port_number(value: object, source: str) -> int:
     """Return `value` as a TCP port, or raise ValueError naming where it came from."""
-    try:
-        port = int(str(value))
-    except ValueError:
-        port = -1
+    text = str(value).strip()
+    port = int(text) if re.fullmatch(r"[0-9]{1,5}", text) else -1
     if isinstance(value, bool) or not 1 <= port <= 65535:
         raise ValueError(
             f"{source} is not a port number: use a whole number from 1 to 65535, "

@@ -46,10 +46,7 @@ def sync_rules(target: Path, source: Path = SHIPPED_RULES) -> list[str]:
     """
     target.mkdir(parents=True, exist_ok=True)
     manifest_path = target / MANIFEST
-    try:
-        copied: dict[str, str] = json.loads(manifest_path.read_text())
-    except (OSError, ValueError):
-        copied = {}
+    copied = _read_manifest(manifest_path)
     shipped = {p.name: p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")}
     changed = []
     for name, path in sorted(shipped.items()):
@@ -73,19 +70,38 @@ def sync_rules(target: Path, source: Path = SHIPPED_RULES) -> list[str]:
             mine.unlink()
             changed.append(name)
         del copied[name]
-    manifest_path.write_text(json.dumps(copied, indent=2, sort_keys=True) + "\n")
+    # Written whole or not at all: a torn manifest would bring deleted files back.
+    partial = manifest_path.with_suffix(".tmp")
+    partial.write_text(json.dumps(copied, indent=2, sort_keys=True) + "\n")
+    partial.replace(manifest_path)
     if changed:
         log.info("rules in %s follow the shipped files: %s", target, ", ".join(changed))
     return changed
 
 
 def reset_rules(target: Path, source: Path = SHIPPED_RULES) -> None:
-    """Replace every rule file in `target` with the shipped ones (reload the stack after)."""
+    """Replace the rule files (*.yml, *.yaml) in `target` with the shipped ones.
+
+    Other files are left alone. Reload the stack afterwards.
+    """
     if target.resolve() == source.resolve():
         raise ValueError(f"{target} is the shipped rules folder itself; nothing to reset")
-    shutil.rmtree(target, ignore_errors=True)
+    for path in [*target.glob("*.yml"), *target.glob("*.yaml"), target / MANIFEST]:
+        path.unlink(missing_ok=True)
     sync_rules(target, source)
     log.info("rules in %s reset to the shipped files", target)
+
+
+def _read_manifest(path: Path) -> dict[str, str]:
+    """Return the manifest; an unreadable one counts as none (edits are kept)."""
+    try:
+        copied = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(copied, dict):
+        log.warning("%s is not a manifest; starting a new one", path)
+        return {}
+    return {str(k): str(v) for k, v in copied.items()}
 
 
 def _digest(path: Path) -> str:

@@ -83,6 +83,44 @@ def test_quantile_that_keeps_le_passes_the_query_check(expr):
     assert rules.check_queries(rule_file(expr)) == []
 
 
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "histogram_quantile(0.9, (sum by (job) (rate(x_bucket[5m]))))",
+        "histogram_quantile(0.9, sum by (le) (sum by (job) (rate(x_bucket[5m]))))",
+        'histogram_quantile(0.9, label_replace(sum by (j) (x), "a", "", "b", ""))',
+        "rate((sum(x))[1m:])",
+        "rate(abs(sum(x))[1m:])",
+    ],
+    ids=["parentheses", "nested", "label-replace", "rate-parentheses", "rate-function"],
+)
+def test_query_check_sees_through_wrapping(expr):
+    assert rules.check_queries(rule_file(expr)), expr
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "rate(sum:requests:total[5m])",
+        "sum(rate(x[5m]))  # never rate(sum(x)[5m:])",
+        "histogram_quantile(0.9, topk(50, rate(x_bucket[5m])))",
+        'sum(rate(x{path=~"/x[5s]"}[5m]))',
+        "rate(sum_total[5m])",
+    ],
+    ids=["recorded-name", "comment", "topk", "regex-brackets", "metric-prefix"],
+)
+def test_query_and_window_checks_pass_legitimate_promql(expr):
+    text = rule_file(f"'{expr}'")
+    assert rules.check_queries(text) == []
+    assert rules.check_windows(text, scrape_interval=5) == ([], [])
+
+
+def test_window_in_a_block_expression_is_reported_on_its_own_line():
+    text = rule_file("|\n          sum(\n            rate(x[5s])\n          )")
+    errors, _ = rules.check_windows(text, scrape_interval=5)
+    assert [p.line for p in errors] == [7]
+
+
 def test_rate_of_a_sum_is_refused_with_the_right_order():
     """C11: sum-then-rate turns one instance's counter reset into a spike."""
     with pytest.raises(rules.RuleError, match=r"Rate first, then aggregate") as caught:
@@ -261,3 +299,7 @@ def test_production_stack_runs_production_windows_and_confirms_edits(run_dir, tm
     assert f"{ALERTS}: promlab" in " ".join(result.groups)
     queries = [r["query"] for g in rules.running(stack).values() for r in g]
     assert any('{job="api"} > 0.06' in q for q in queries)
+    # Removing an alert the profile times is the learner's right, not an error.
+    assert rules.remove(stack, "slo-web-availability.alerts.yml")
+    names = {r["name"] for g in rules.running(stack).values() for r in g}
+    assert "WebAvailabilityFastBurn" not in names

@@ -252,3 +252,45 @@ def test_a_missing_node_exporter_is_left_out_with_the_install_hint(monkeypatch) 
     left_out = stack_module._optional_services_left_out()
     assert left_out["node_exporter"].startswith("node_exporter is not installed")
     assert "no machine metrics (job node)" in left_out["node_exporter"]
+
+
+@pytest.mark.slow
+def test_restart_for_other_settings_keeps_the_running_profile(run_dir, monkeypatch) -> None:
+    Stack(run_dir=run_dir, ports="auto", profile="production").up(wait_targets=False)
+    monkeypatch.setenv("PROMLAB_NODE_EXPORTER", "off")
+    again = Stack(run_dir=run_dir).up(wait_targets=False)
+    assert again.profile == "production" and "node_exporter" in again.skipped()
+    config = (run_dir / "config" / "prometheus.yml").read_text()
+    assert "scrape_interval: 15s" in config
+    assert '"profile": "production"' in (run_dir / "stack.json").read_text()
+    again.down()
+
+
+@pytest.mark.parametrize(
+    ("environment", "ports"),
+    [({"PROMLAB_NODE_EXPORTER": "maybe"}, None), ({}, {"web": 0})],
+    ids=["node-setting", "port-zero"],
+)
+def test_a_bad_setting_leaves_the_running_stack_alone(stack, monkeypatch, environment, ports):
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    pids = set(stack.status()["pid"])
+    with pytest.raises(ValueError):
+        Stack(run_dir=stack.run_dir, ports=ports).up()
+    assert stack.is_running() and set(stack.status()["pid"]) == pids
+
+
+def test_shared_port_hint_names_a_port_no_service_uses(run_dir) -> None:
+    with pytest.raises(ValueError) as caught:
+        Stack(run_dir=run_dir, ports={"web": 8081})
+    message = str(caught.value)
+    assert "api and web would both listen on port 8081" in message or "web and api" in message
+    suggested = int(re.search(r'Stack\(ports=\{"\w+": (\d+)\}\)', message)[1])
+    assert suggested not in DEFAULT_PORTS.values()
+    assert "PROMLAB_PORT_" in message
+
+
+@pytest.mark.parametrize("value", ["9_090", "+9091", "\u0669\u0660\u0669\u0660", "9090.0"])
+def test_port_numbers_are_plain_digits(run_dir, value) -> None:
+    with pytest.raises(ValueError, match="is not a port number"):
+        Stack(run_dir=run_dir, ports={"prometheus": value})

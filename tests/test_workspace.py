@@ -1,5 +1,6 @@
 """The lab's copy of the rules: seeded from the shipped files, kept out of the repository."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,14 @@ def test_explicit_rules_folder_is_used_as_it_is(monkeypatch, tmp_path):
     stack = Stack(backend="local", run_dir=tmp_path / "run", ports="auto")
     stack._write_configs()
     assert list((tmp_path / "mine").iterdir()) == []
+
+
+@pytest.mark.parametrize("manifest", ["null", "[]", '""', '{"trunc'])
+def test_an_unreadable_manifest_keeps_the_learners_edits(shipped, tmp_path, manifest):
+    lab = tmp_path / "lab"
+    workspace.sync_rules(lab, shipped)
+    (lab / "a.rules.yml").write_text("groups: []\n# my edit\n")
+    (lab / workspace.MANIFEST).write_text(manifest)
+    workspace.sync_rules(lab, shipped)
+    assert (lab / "a.rules.yml").read_text() == "groups: []\n# my edit\n"
+    assert isinstance(json.loads((lab / workspace.MANIFEST).read_text()), dict)
