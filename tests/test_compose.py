@@ -12,7 +12,7 @@ import yaml
 from promlab import compose, grafana, panels
 from promlab.errors import ServiceNotReadyError
 from promlab.paths import CONFIGS, ROOT
-from promlab.stack import LocalStack, Stack, choose_backend
+from promlab.stack import JOBS, LocalStack, Stack, choose_backend
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -314,3 +314,22 @@ def test_compose_rule_edits_are_checked_against_the_container_globs(
     for outside in ("cache.yaml", "sub/cache.yml"):
         with pytest.raises(rules.RuleError, match="outside the rule_files globs"):
             rules.check_location(stack, outside)
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+@pytest.mark.skipif(
+    bool(compose.engine_error()), reason=f"needs a Docker engine: {compose.engine_error()}"
+)
+def test_compose_stack_runs_on_a_real_engine_and_scrapes_every_job(tmp_path: Path) -> None:
+    """The whole Docker path, end to end: build, start, scrape, Grafana, stop."""
+    stack = Stack(backend="compose", run_dir=tmp_path / "compose", deadline=900)
+    try:
+        stack.up()
+        targets = stack.targets()
+        assert set(targets["job"]) == set(JOBS.values())
+        assert (targets["health"] == "up").all()
+        assert requests.get(stack.url("grafana") + "/api/health", timeout=10).ok
+    finally:
+        stack.down(purge=True)
+    assert not stack.is_running()
