@@ -49,8 +49,11 @@ CONFIRM_TIMEOUT = 10.0
 _MERGING = r"(?:sum|avg|min|max|count|count_values|group|stddev|stdvar|quantile)"
 _GROUPING = r"(?:by|without)\s*\([^)]*\)"
 # An aggregation call: its name, then a by/without clause or not, then "(".
-_AGGREGATE_CALL = re.compile(rf"\b(?P<aggregation>{_MERGING})\s*(?P<grouping>{_GROUPING})?\s*\(")
-_TRAILING_GROUPING = re.compile(rf"\s*{_GROUPING}")
+# Aggregation keywords, by and without are case-insensitive in PromQL; functions are not.
+_AGGREGATE_CALL = re.compile(
+    rf"\b(?P<aggregation>{_MERGING})\s*(?P<grouping>{_GROUPING})?\s*\(", re.IGNORECASE
+)
+_TRAILING_GROUPING = re.compile(rf"\s*{_GROUPING}", re.IGNORECASE)
 _RATE_CALL = re.compile(r"\b(?P<function>rate|irate|increase)\s*\(")
 _QUANTILE = re.compile(r"\bhistogram_quantile\s*\(")
 # PromQL strings (any of its three quotes) and comments, blanked before the checks.
@@ -264,25 +267,35 @@ def check_queries(text: str) -> list[Problem]:
         expr = rule.get("expr")
         if not isinstance(expr, yaml.ScalarNode):
             continue
-        line = expr.start_mark.line + 1
-        problems += [Problem(line, message) for message in expression_problems(str(expr.value))]
+        query = str(expr.value)
+        for offset, message in _expression_findings(query):
+            problems.append(Problem(_line_of(expr, query, offset), message))
     return problems
 
 
 def expression_problems(query: str) -> list[str]:
     """Return why a PromQL expression cannot mean what it says (see `check_queries`)."""
+    return [message for _, message in _expression_findings(query)]
+
+
+def _expression_findings(query: str) -> list[tuple[int, str]]:
+    """Return (offset in `query`, message) for each problem `check_queries` knows."""
     code = _code_only(query)
     found = []
     for call in _RATE_CALL.finditer(code):
         inner = code[call.end() : _closing(code, call.end() - 1)]
         merged = _AGGREGATE_CALL.search(inner)
         if merged:
+            name = merged["aggregation"]
             found.append(
-                f"{call['function']}() of {merged['aggregation']}(...): a counter reset of "
-                "one instance shows as a spike in the total. Rate first, then aggregate: "
-                f"{merged['aggregation']}(rate(x[5m]))"
+                (
+                    call.end() + merged.start(),
+                    f"{call['function']}() of {name}(...): a counter reset of one instance "
+                    "shows as a spike in the total. Rate first, then aggregate: "
+                    f"{name}(rate(x[5m]))",
+                )
             )
-    return found + _quantile_problems(code)
+    return sorted(found + _quantile_problems(code))
 
 
 def validate(text: str, name: str = "candidate.yml", scrape_interval: float = 5.0) -> list[str]:
@@ -563,15 +576,15 @@ def _rule_nodes(root: yaml.Node | None) -> list[dict[str, yaml.Node]]:
     return found
 
 
-def _quantile_problems(code: str) -> list[str]:
-    """Return a message for each histogram_quantile whose buckets lose `le`.
+def _quantile_problems(code: str) -> list[tuple[int, str]]:
+    """Return (offset, message) for each histogram_quantile whose buckets lose `le`.
 
     Every merging aggregation inside the buckets argument must keep `le`, at any
     depth: sum by (le) (sum by (job) (...)) loses it in the inner one.
     """
     found = []
     for match in _QUANTILE.finditer(code):
-        argument = _second_argument(code, match.end())
+        begin, argument = _second_argument(code, match.end())
         for head in _AGGREGATE_CALL.finditer(argument):
             grouping = head["grouping"]
             if grouping is None:
@@ -583,9 +596,12 @@ def _quantile_problems(code: str) -> list[str]:
             if (keep and "le" not in labels) or (not keep and "le" in labels):
                 clause = " ".join(grouping.split()) if grouping else "no by clause"
                 found.append(
-                    f"histogram_quantile over {head['aggregation']} with {clause} drops the "
-                    "le label of the buckets, so the result is always empty; keep it: "
-                    f"{head['aggregation']} by (le, ...)"
+                    (
+                        begin + head.start(),
+                        f"histogram_quantile over {head['aggregation']} with {clause} drops "
+                        "the le label of the buckets, so the result is always empty; keep "
+                        f"it: {head['aggregation']} by (le, ...)",
+                    )
                 )
     return found
 
@@ -604,12 +620,23 @@ def _expression_lines(text: str) -> list[tuple[int, str]]:
         expr = rule.get("expr")
         if not isinstance(expr, yaml.ScalarNode):
             continue
-        # A block scalar's text starts on the line after its | or >.
-        block = expr.style in ("|", ">")
-        first = expr.start_mark.line + (2 if block else 1)
-        for offset, line in enumerate(_code_only(str(expr.value)).splitlines()):
-            found.append((first + (offset if expr.style == "|" else 0), line))
+        query = _code_only(str(expr.value))
+        offset = 0
+        for line in query.splitlines(keepends=True):
+            found.append((_line_of(expr, query, offset), line))
+            offset += len(line)
     return found
+
+
+def _line_of(expr: yaml.ScalarNode, query: str, offset: int) -> int:
+    """Return the file line of character `offset` of an expr's text.
+
+    A literal block (|) keeps the file's lines, starting on the line after the |;
+    other styles fold lines, so their problems point at the expr's first line.
+    """
+    if expr.style == "|":
+        return expr.start_mark.line + 2 + query.count("\n", 0, offset)
+    return expr.start_mark.line + (2 if expr.style == ">" else 1)
 
 
 def _code_only(query: str) -> str:
@@ -617,20 +644,26 @@ def _code_only(query: str) -> str:
     return _STRING_OR_COMMENT.sub(lambda m: " " * len(m.group(0)), query)
 
 
-def _second_argument(query: str, start: int) -> str:
-    """Return what follows the first top-level comma of the call opened before `start`."""
+def _second_argument(query: str, start: int) -> tuple[int, str]:
+    """Return (offset, text) of the second argument of the call opened before `start`.
+
+    The text ends where the call does: what follows the call is not its argument.
+    """
     depth = 0
+    begin = None
     for index in range(start, len(query)):
         char = query[index]
         if char in "([{":
             depth += 1
         elif char in ")]}":
             if depth == 0:
-                return ""
+                return (begin, query[begin:index]) if begin is not None else (start, "")
             depth -= 1
         elif char == "," and depth == 0:
-            return query[index + 1 :].lstrip()
-    return ""
+            if begin is not None:
+                return begin, query[begin:index]
+            begin = index + 1
+    return (begin, query[begin:]) if begin is not None else (start, "")
 
 
 def _closing(text: str, opening: int) -> int:
@@ -652,7 +685,7 @@ def _grouping_labels(clause: str | None) -> tuple[set[str], bool]:
         return set(), True
     keyword, _, rest = clause.strip().partition("(")
     labels = {label.strip() for label in rest.rstrip(") ").split(",") if label.strip()}
-    return labels, keyword.strip() == "by"
+    return labels, keyword.strip().lower() == "by"
 
 
 def _refuse(step: str, text: str, problems: list[Problem]) -> RuleError:

@@ -302,9 +302,10 @@ class LocalStack(Stack):
 
     Args:
         name: the run directory's name under `PROMLAB_HOME` (default `.run/`).
-        ports: None for the defaults (each overridable with `PROMLAB_PORT_<SERVICE>`),
-            "auto" for free ports, or a dict overriding some services' ports.
-            `PROMLAB_PORTS=auto` makes "auto" the default.
+        ports: None for the running stack's ports, else the defaults (each
+            overridable with `PROMLAB_PORT_<SERVICE>`); "auto" for free ports; or a
+            dict overriding some services' ports. `PROMLAB_PORTS=auto` makes "auto"
+            the default.
         run_dir: an explicit run directory (wins over `name`).
         rules_dir: the rule files Prometheus loads (`PROMLAB_RULES_DIR`, else the
             lab's copy `<PROMLAB_HOME>/rules`, which follows configs/prometheus/rules
@@ -350,9 +351,10 @@ class LocalStack(Stack):
     def up(self, progress: bool = False, wait_targets: bool = True) -> "Stack":
         """Start every service, wait until each is ready, and return the stack.
 
-        A stack that already runs with the wanted ports is reused; one started with
-        other ports is stopped and started again. On any failure everything this
-        call started is stopped again before the error is raised.
+        A stack that already runs is reused unless other ports, another profile or
+        other optional services were asked for; then it is stopped and started
+        again. Settings are checked first: a bad one raises and changes nothing.
+        On a failure after that, everything this call started is stopped again.
 
         Args:
             progress: show a progress bar (a widget in Jupyter).
@@ -366,6 +368,7 @@ class LocalStack(Stack):
         # stack as it is.
         wanted_ports = self._wanted_ports()
         left_out = _optional_services_left_out()
+        profiles.load(self.requested_profile or self.profile)
         self.supervisor.reap()
         steps = len(SERVICES) + (1 if wait_targets else 0)
         with _progress(progress, steps) as bar:
@@ -564,7 +567,9 @@ class LocalStack(Stack):
         shared = {port: names for port, names in by_port.items() if len(names) > 1}
         if shared:
             port, names = next(iter(shared.items()))
-            spare = next(p for p in range(port + 1, 65536) if p not in by_port)
+            spare = next(
+                p for p in [*range(port + 1, 65536), *range(port - 1, 0, -1)] if p not in by_port
+            )
             moved = names[-1]
             raise ValueError(
                 f"{' and '.join(names)} would both listen on port {port}; give each "
@@ -586,20 +591,25 @@ class LocalStack(Stack):
         if set(left_out) != set(self._skipped):
             log.info("stack runs with other optional services; restarting it")
             return False
-        if self.requested_ports == "auto" or saved == wanted_ports:
+        # Ports asked for by nobody (no argument, no PROMLAB_PORT*): keep the running ones.
+        asked = self.requested_ports not in (None, "") or any(
+            name.startswith("PROMLAB_PORT_") for name in os.environ
+        )
+        if self.requested_ports == "auto" or not asked or saved == wanted_ports:
             self.ports = saved
             return True
         log.info("stack runs with other ports; restarting it")
         return False
 
     def _prepare(self, wanted_ports: dict[str, int], left_out: dict[str, str]) -> None:
-        self.supervisor.shutdown()
         self.ports = wanted_ports
         self._skipped = left_out
         self.profile = self.requested_profile or self.profile
+        # Every program is found before a running stack is stopped for the restart.
         programs = self._programs()
         initdb = binaries.find_binary("initdb")
         binaries.find_binary("psql")
+        self.supervisor.shutdown()
         ports.ensure_free({k: v for k, v in self.ports.items() if k not in self._skipped})
         for sub in ("logs", "config", "data/prometheus", "data/alertmanager", "textfile"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)

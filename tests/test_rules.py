@@ -106,13 +106,24 @@ def test_query_check_sees_through_wrapping(expr):
         "histogram_quantile(0.9, topk(50, rate(x_bucket[5m])))",
         'sum(rate(x{path=~"/x[5s]"}[5m]))',
         "rate(sum_total[5m])",
+        "histogram_quantile(0.99, sum by (le, job) (rate(x_bucket[5m]))) > 0.5"
+        " and on (job) sum by (job) (rate(y_total[5m])) > 1",
     ],
-    ids=["recorded-name", "comment", "topk", "regex-brackets", "metric-prefix"],
+    ids=["recorded-name", "comment", "topk", "regex-brackets", "metric-prefix", "after-call"],
 )
 def test_query_and_window_checks_pass_legitimate_promql(expr):
     text = rule_file(f"'{expr}'")
     assert rules.check_queries(text) == []
     assert rules.check_windows(text, scrape_interval=5) == ([], [])
+
+
+def test_query_problem_in_a_block_is_reported_on_its_line_and_case_does_not_hide_it():
+    text = rule_file(
+        "|\n          histogram_quantile(\n            0.9,\n"
+        "            SUM BY (job) (rate(x_bucket[5m]))\n          )"
+    )
+    problems = rules.check_queries(text)
+    assert [p.line for p in problems] == [8] and "drops the le label" in problems[0].message
 
 
 def test_window_in_a_block_expression_is_reported_on_its_own_line():

@@ -294,3 +294,23 @@ def test_shared_port_hint_names_a_port_no_service_uses(run_dir) -> None:
 def test_port_numbers_are_plain_digits(run_dir, value) -> None:
     with pytest.raises(ValueError, match="is not a port number"):
         Stack(run_dir=run_dir, ports={"prometheus": value})
+
+
+def test_a_typo_in_the_profile_leaves_the_running_stack_alone(stack) -> None:
+    pids = set(stack.status()["pid"])
+    with pytest.raises(ValueError, match="no timing profile 'prod'"):
+        Stack(run_dir=stack.run_dir, profile="prod").up()
+    assert stack.is_running() and set(stack.status()["pid"]) == pids
+
+
+def test_plain_stack_reuses_a_stack_started_on_free_ports(stack, monkeypatch) -> None:
+    """Notebooks call Stack().up(): it must not move a running stack to the defaults."""
+    monkeypatch.delenv("PROMLAB_PORTS", raising=False)
+    pids = set(stack.status()["pid"])
+    again = Stack(run_dir=stack.run_dir).up(wait_targets=False)
+    assert again.ports == stack.ports and set(again.status()["pid"]) == pids
+
+
+def test_shared_port_hint_at_the_top_of_the_range_looks_below(run_dir) -> None:
+    with pytest.raises(ValueError, match=r"Stack\(ports=\{\"node_exporter\": 65534\}\)"):
+        Stack(run_dir=run_dir, ports={"node_exporter": 65535, "web": 65535})
