@@ -258,15 +258,8 @@ def check_queries(text: str) -> list[Problem]:
     histogram_quantile over an aggregation that drops `le`, which is always
     empty (C09).
     """
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return []
     problems = []
-    for rule in _rule_nodes(root):
-        expr = rule.get("expr")
-        if not isinstance(expr, yaml.ScalarNode):
-            continue
+    for expr in _expr_nodes(text):
         query = str(expr.value)
         for offset, message in _expression_findings(query):
             problems.append(Problem(_line_of(expr, query, offset), message))
@@ -611,21 +604,24 @@ def _expression_lines(text: str) -> list[tuple[int, str]]:
 
     A regex in a label matcher may hold "[5s]": only PromQL outside strings counts.
     """
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return []
     found = []
-    for rule in _rule_nodes(root):
-        expr = rule.get("expr")
-        if not isinstance(expr, yaml.ScalarNode):
-            continue
+    for expr in _expr_nodes(text):
         query = _code_only(str(expr.value))
         offset = 0
         for line in query.splitlines(keepends=True):
             found.append((_line_of(expr, query, offset), line))
             offset += len(line)
     return found
+
+
+def _expr_nodes(text: str) -> list[yaml.ScalarNode]:
+    """Return the expr node of every rule, with its position in the file."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return []
+    nodes = (rule.get("expr") for rule in _rule_nodes(root))
+    return [node for node in nodes if isinstance(node, yaml.ScalarNode)]
 
 
 def _line_of(expr: yaml.ScalarNode, query: str, offset: int) -> int:
